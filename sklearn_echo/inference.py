@@ -1,0 +1,348 @@
+"""Batched ECHO inference over many signals of any lengths and sampling rates.
+
+A signal's spectrogram is cut into 2000-frame chunks (the last one overlapping
+when the length is not a multiple), every chunk into frequency bands, and every
+band becomes one sequence ``[CLS, patch tokens]``. :func:`encode_chunks`
+gathers the band sequences of many chunks of many signals, sorts them by length
+and runs them through the encoder in large batches; sequences of different
+lengths share a batch only when they are close in length, with a key-padding
+mask so padded positions never reach a real token. Each chunk's spectrogram is
+computed from its own slice of samples, so a 60-minute recording never holds
+its whole spectrogram in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import torch
+
+from .model import EchoEncoder
+from .spectrogram import band_plan, echo_spectrogram, frequency_encoding, n_frames, stft_params
+
+__all__ = [
+    "ChunkJob",
+    "EchoOutput",
+    "chunk_starts",
+    "plan_chunks",
+    "encode_chunks",
+    "combine_chunks",
+    "embed_signals",
+    "signal_mean",
+]
+
+DEFAULT_BATCH_TOKENS = 16384
+
+
+class EchoOutput(NamedTuple):
+    """ECHO embeddings of one mono signal.
+
+    utterance : ndarray of shape (n_bands * D,)
+        Mean over chunks of the concatenated per-band CLS outputs.
+    segments : ndarray of shape (n_patches_total, n_bands * D) or None
+        Patch-token outputs, bands concatenated per row; chunks stacked in order.
+    """
+
+    utterance: np.ndarray
+    segments: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """One 2000-frame (or shorter) chunk of one signal, with just the samples it needs.
+
+    Attributes
+    ----------
+    signal : int
+        Index of the signal the chunk belongs to.
+    chunk : int
+        Position of the chunk within its signal.
+    samples : ndarray of shape (n,)
+        The samples covering this chunk's frames (a view into the signal).
+    sample_rate : float
+    mean : float
+        The whole signal's mean, removed before the STFT (DC removal).
+    n_frames : int
+        Spectrogram frames in this chunk.
+    """
+
+    signal: int
+    chunk: int
+    samples: np.ndarray
+    sample_rate: float
+    mean: float
+    n_frames: int
+
+
+def chunk_starts(total_frames: int, chunk_frames: int = 2000) -> list[tuple[int, int]]:
+    """``(start_frame, n_frames)`` of every chunk, as the reference cuts them.
+
+    Full chunks ``[i*2000, (i+1)*2000)``, plus the LAST 2000 frames when the
+    length is not a multiple (overlapping the previous chunk); a signal
+    shorter than one chunk is one chunk.
+
+    Examples
+    --------
+    >>> from sklearn_echo.inference import chunk_starts
+    >>> chunk_starts(498)
+    [(0, 498)]
+    >>> chunk_starts(2498)
+    [(0, 2000), (498, 2000)]
+    """
+    if total_frames <= chunk_frames:
+        return [(0, total_frames)]
+    k = total_frames // chunk_frames
+    starts = [(i * chunk_frames, chunk_frames) for i in range(k)]
+    if total_frames % chunk_frames:
+        starts.append((total_frames - chunk_frames, chunk_frames))
+    return starts
+
+
+def signal_mean(x: np.ndarray) -> float:
+    """The DC value removed before the STFT, computed as the reference does (float32 torch mean)."""
+    return float(torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32)).mean())
+
+
+def plan_chunks(
+    signals: Sequence[tuple[np.ndarray, float]], chunk_frames: int = 2000
+) -> list[ChunkJob]:
+    """Cut mono signals into chunk jobs.
+
+    Parameters
+    ----------
+    signals : sequence of (1-D float32 ndarray, sample_rate)
+        Each at least one 25 ms window long (validated upstream).
+    chunk_frames : int, default=2000
+
+    Returns
+    -------
+    list of ChunkJob, grouped by signal and in chunk order.
+    """
+    jobs = []
+    for i, (x, sr) in enumerate(signals):
+        total = n_frames(len(x), sr)
+        if total < 1:
+            n_fft, _ = stft_params(sr)
+            raise ValueError(
+                f"signal {i} has {len(x)} samples, fewer than one {n_fft}-sample "
+                f"(25 ms) window at {sr:g} Hz"
+            )
+        mean = signal_mean(x)
+        n_fft, hop = stft_params(sr)
+        for c, (start, count) in enumerate(chunk_starts(total, chunk_frames)):
+            a = start * hop
+            b = (start + count - 1) * hop + n_fft
+            jobs.append(ChunkJob(i, c, x[a:b], float(sr), mean, count))
+    return jobs
+
+
+class _FreqEncodings:
+    """Frequency encodings per sampling rate, cached on the encoder's device and dtype."""
+
+    def __init__(self, encoder: EchoEncoder, device, dtype):
+        self.dim = encoder.config.embed_dim
+        self.band_width = encoder.config.band_width
+        self.device, self.dtype = device, dtype
+        self._cache: dict[float, tuple] = {}
+
+    def get(self, sr: float):
+        hit = self._cache.get(sr)
+        if hit is None:
+            plan = band_plan(sr, self.band_width)
+            fpe = frequency_encoding(plan.positions, self.dim).to(self.device, self.dtype)
+            hit = self._cache[sr] = (plan, fpe)
+        return hit
+
+
+def _chunk_patches(job: ChunkJob, plan, patch_width: int, device) -> torch.Tensor:
+    """Band patches ``(B, P, band_width * patch_width)`` of one chunk (float32)."""
+    spec = echo_spectrogram(job.samples, job.sample_rate, mean=job.mean, device=device)
+    f, t = spec.shape
+    bw, b = plan.band_width, plan.n_bands
+    p = math.ceil(t / patch_width)
+    padded = spec.new_zeros(b * bw, p * patch_width)
+    full = bw * (b - 1)
+    padded[:full, :t] = spec[:full]
+    padded[full + plan.low_pad :, :t] = spec[full:]
+    return padded.view(b, bw, p, patch_width).permute(0, 2, 1, 3).reshape(b, p, bw * patch_width)
+
+
+def _batches(lengths: np.ndarray, batch_tokens: int, pad_tolerance: float):
+    """Group sequence indices into batches of similar length (longest first)."""
+    order = np.argsort(-lengths, kind="stable")
+    batch, longest = [], 0
+    for idx in order:
+        length = int(lengths[idx])
+        if batch and (
+            (len(batch) + 1) * longest > batch_tokens
+            or longest - length > pad_tolerance * longest
+        ):
+            yield batch, longest
+            batch = []
+        if not batch:
+            longest = length
+        batch.append(int(idx))
+    if batch:
+        yield batch, longest
+
+
+@torch.inference_mode()
+def encode_chunks(
+    encoder: EchoEncoder,
+    jobs: Sequence[ChunkJob],
+    *,
+    segments: bool = False,
+    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    pad_tolerance: float = 0.125,
+    progress=None,
+) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Encode chunk jobs in large batches.
+
+    Parameters
+    ----------
+    encoder : EchoEncoder
+        On its device and in its compute dtype.
+    jobs : sequence of ChunkJob
+    segments : bool, default=False
+        Also return the patch-token outputs. Without them the last layer
+        computes only the CLS positions.
+    batch_tokens : int, default=16384
+        Tokens (sequences x padded length) per encoder call; bounds memory.
+    pad_tolerance : float, default=0.125
+        Sequences whose lengths differ by at most this fraction of the
+        longest share a padded, masked batch; others never do.
+    progress : tqdm-like, optional
+        Updated with the number of chunks finished.
+
+    Returns
+    -------
+    list of (cls_vector, segment_matrix or None), one per job, float32:
+    ``cls_vector`` has shape (B * D,), ``segment_matrix`` (P, B * D).
+    """
+    param = encoder.cls_token
+    device, dtype = param.device, param.dtype
+    cfg = encoder.config
+    fenc = _FreqEncodings(encoder, device, dtype)
+    results: list = [None] * len(jobs)
+    # Gather jobs until about four encoder batches of tokens are pending, so
+    # that sorting by length can fill batches; then run them.
+    pending: list[tuple[int, torch.Tensor]] = []
+    pending_tokens = 0
+    window = 4 * batch_tokens
+
+    def flush():
+        nonlocal pending, pending_tokens
+        if not pending:
+            return
+        seqs, owners = [], []
+        for j, seq in pending:
+            for band in range(seq.shape[0]):
+                seqs.append(seq[band])
+                owners.append((j, band))
+        lengths = np.array([s.shape[0] for s in seqs])
+        outs: list = [None] * len(seqs)
+        for batch, longest in _batches(lengths, batch_tokens, pad_tolerance):
+            blens = lengths[batch]
+            if (blens == longest).all():
+                x = torch.stack([seqs[i] for i in batch])
+                y = encoder(x, cls_only=not segments)
+            else:
+                x = seqs[batch[0]].new_zeros(len(batch), longest, cfg.embed_dim)
+                for r, i in enumerate(batch):
+                    x[r, : lengths[i]] = seqs[i]
+                y = encoder(x, torch.as_tensor(blens, device=device), cls_only=not segments)
+            y = y.float().cpu()
+            for r, i in enumerate(batch):
+                outs[i] = y[r] if not segments else y[r, : lengths[i]]
+        # Reassemble per job: bands in order.
+        per_job: dict[int, list] = {}
+        for (j, band), out in zip(owners, outs):
+            per_job.setdefault(j, []).append(out)
+        for j, bands in per_job.items():
+            if segments:
+                stacked = torch.stack(bands)  # (B, 1 + P, D)
+                cls = stacked[:, 0].reshape(-1).numpy()
+                seg = stacked[:, 1:].permute(1, 0, 2).reshape(stacked.shape[1] - 1, -1).numpy()
+                results[j] = (cls, np.ascontiguousarray(seg))
+            else:
+                results[j] = (torch.stack(bands).reshape(-1).numpy(), None)
+        if progress is not None:
+            progress.update(len(per_job))
+        pending, pending_tokens = [], 0
+
+    for j, job in enumerate(jobs):
+        plan, fpe = fenc.get(job.sample_rate)
+        patches = _chunk_patches(job, plan, cfg.patch_width, device).to(dtype)
+        seq = encoder.embed(patches, fpe)
+        pending.append((j, seq))
+        pending_tokens += seq.shape[0] * seq.shape[1]
+        if pending_tokens >= window:
+            flush()
+    flush()
+    return results
+
+
+def combine_chunks(
+    jobs: Sequence[ChunkJob], encoded: Sequence[tuple], n_signals: int
+) -> list[EchoOutput]:
+    """Per signal: mean of the chunks' CLS vectors and, if present, stacked segments."""
+    groups: list[list[int]] = [[] for _ in range(n_signals)]
+    for j, job in enumerate(jobs):
+        groups[job.signal].append(j)
+    outputs = []
+    for i, idx in enumerate(groups):
+        if not idx:
+            raise ValueError(f"signal {i} produced no chunk")
+        idx.sort(key=lambda j: jobs[j].chunk)
+        utt = np.mean(np.stack([encoded[j][0] for j in idx]), axis=0, dtype=np.float64)
+        seg = None
+        if encoded[idx[0]][1] is not None:
+            seg = np.concatenate([encoded[j][1] for j in idx], axis=0)
+        outputs.append(EchoOutput(utt.astype(np.float32), seg))
+    return outputs
+
+
+def embed_signals(
+    encoder: EchoEncoder,
+    signals: Sequence[tuple[np.ndarray, float]],
+    *,
+    segments: bool = False,
+    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    progress=None,
+) -> list[EchoOutput]:
+    """Embed mono signals of any lengths and sampling rates in one batched pass.
+
+    Parameters
+    ----------
+    encoder : EchoEncoder
+    signals : sequence of (1-D float32 ndarray, sample_rate)
+    segments : bool, default=False
+        Also return segment-level (patch token) outputs.
+    batch_tokens : int, default=16384
+    progress : tqdm-like, optional
+        Advanced by one per chunk.
+
+    Returns
+    -------
+    list of EchoOutput
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_echo.checkpoint import load_encoder
+    >>> from sklearn_echo.inference import embed_signals
+    >>> enc = load_encoder("../shared/fixtures/echo_reference/tiny_echo.safetensors")
+    >>> rng = np.random.default_rng(0)
+    >>> sigs = [(rng.standard_normal(16000).astype("float32"), 16000),
+    ...         (rng.standard_normal(24000).astype("float32"), 12000)]
+    >>> [o.utterance.shape for o in embed_signals(enc, sigs)]
+    [(896,), (640,)]
+    """
+    jobs = plan_chunks(signals, encoder.config.chunk_frames)
+    encoded = encode_chunks(
+        encoder, jobs, segments=segments, batch_tokens=batch_tokens, progress=progress
+    )
+    return combine_chunks(jobs, encoded, len(signals))
