@@ -1,0 +1,148 @@
+"""The ECHO encoder against the reference outputs of ../shared/fixtures/echo_reference."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_echo.checkpoint import load_encoder
+from sklearn_echo.inference import chunk_starts, embed_signals
+from sklearn_echo.model import EchoConfig, EchoEncoder
+from sklearn_echo.spectrogram import band_plan, echo_spectrogram, stft_params
+
+from .conftest import FIXTURE_DIR, TINY_PTH, TINY_SAFETENSORS
+
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def fixture_data():
+    signals = np.load(FIXTURE_DIR / "signals.npz")
+    expected = np.load(FIXTURE_DIR / "expected.npz")
+    cases = json.loads((FIXTURE_DIR / "cases.json").read_text())["cases"]
+    sigs = [
+        (signals[f"signal_{c['key']}"], float(signals["sample_rates"][i]))
+        for i, c in enumerate(cases)
+    ]
+    return sigs, expected, cases
+
+
+@pytest.fixture(scope="module", params=[TINY_SAFETENSORS, TINY_PTH], ids=["safetensors", "pth"])
+def encoder(request):
+    return load_encoder(request.param)
+
+
+def test_fixture_has_twelve_cases(fixture_data):
+    sigs, _, cases = fixture_data
+    assert len(sigs) == len(cases) == 12
+
+
+def test_spectrogram_matches_reference(fixture_data):
+    sigs, expected, cases = fixture_data
+    for (x, sr), case in zip(sigs, cases):
+        spec = echo_spectrogram(x, sr).numpy()
+        ref = expected[f"spectrogram_{case['key']}"]
+        assert spec.shape == ref.shape == tuple(case["spectrogram_shape"])
+        assert np.abs(spec - ref).max() <= TOL, case["name"]
+
+
+def test_config_inferred_from_shapes(encoder):
+    cfg = encoder.config
+    assert (cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.ffn_dim) == (128, 2, 2, 512)
+    assert (cfg.band_width, cfg.patch_width, cfg.max_patches) == (32, 16, 125)
+    assert cfg.chunk_frames == 2000
+
+
+def _check_outputs(outputs, expected, cases):
+    for out, case in zip(outputs, cases):
+        k = case["key"]
+        utt, seg = expected[f"utterance_{k}"], expected[f"segments_{k}"]
+        assert out.utterance.shape == utt.shape == tuple(case["utterance_shape"]), case["name"]
+        assert out.segments.shape == seg.shape == tuple(case["segments_shape"]), case["name"]
+        assert out.utterance.dtype == np.float32
+        assert np.abs(out.utterance - utt).max() <= TOL, case["name"]
+        assert np.abs(out.segments - seg).max() <= TOL, case["name"]
+
+
+def test_parity_one_signal_at_a_time(encoder, fixture_data):
+    sigs, expected, cases = fixture_data
+    outputs = [embed_signals(encoder, [s], segments=True)[0] for s in sigs]
+    _check_outputs(outputs, expected, cases)
+
+
+def test_parity_all_twelve_in_one_batched_call(encoder, fixture_data):
+    sigs, expected, cases = fixture_data
+    _check_outputs(embed_signals(encoder, sigs, segments=True), expected, cases)
+
+
+def test_utterance_only_path_matches_reference(encoder, fixture_data):
+    """Without segments the last layer computes CLS positions only: same utterances."""
+    sigs, expected, cases = fixture_data
+    for out, case in zip(embed_signals(encoder, sigs, segments=False), cases):
+        assert out.segments is None
+        assert np.abs(out.utterance - expected[f"utterance_{case['key']}"]).max() <= TOL
+
+
+def test_small_batches_and_padding_give_the_same_embedding(fixture_data):
+    """A signal's embedding does not depend on what else is in the batch."""
+    enc = load_encoder(TINY_SAFETENSORS)
+    sigs, expected, cases = fixture_data
+    rng = np.random.default_rng(0)
+    # Lengths close to each other, so batches mix them with key-padding masks.
+    extra = [(rng.standard_normal(16000 + 160 * i).astype(np.float32), 16000.0) for i in range(6)]
+    alone = [embed_signals(enc, [s], segments=True)[0] for s in extra]
+    for batch_tokens in (64, 1000, 100000):
+        mixed = embed_signals(enc, extra + sigs, segments=True, batch_tokens=batch_tokens)
+        for a, m in zip(alone, mixed):
+            np.testing.assert_allclose(m.utterance, a.utterance, atol=1e-5)
+            np.testing.assert_allclose(m.segments, a.segments, atol=1e-5)
+        _check_outputs(mixed[len(extra) :], expected, cases)
+
+
+def _cosine(a, b):
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_bfloat16_close_to_float32_on_fixture(fixture_data):
+    sigs, expected, cases = fixture_data
+    enc = load_encoder(TINY_SAFETENSORS, dtype="bfloat16")
+    assert enc.cls_token.dtype == torch.bfloat16
+    for out, case in zip(embed_signals(enc, sigs), cases):
+        assert _cosine(out.utterance, expected[f"utterance_{case['key']}"]) >= 0.999, case["name"]
+
+
+def test_bfloat16_close_to_float32_on_echo_small_sized_model():
+    torch.manual_seed(0)
+    enc = EchoEncoder(EchoConfig()).eval()  # ECHO-Small: D=384, 12 layers, 6 heads
+    assert 21.0e6 < enc.n_parameters < 22.0e6
+    rng = np.random.default_rng(1)
+    sigs = [
+        (rng.standard_normal(int(2.0 * sr)).astype(np.float32), sr)
+        for sr in (12000.0, 16000.0, 48000.0)
+    ]
+    ref = embed_signals(enc, sigs)
+    fast = embed_signals(enc.to(torch.bfloat16), sigs)
+    assert [r.utterance.shape for r in ref] == [(5 * 384,), (7 * 384,), (19 * 384,)]
+    for r, f in zip(ref, fast):
+        assert _cosine(r.utterance, f.utterance) >= 0.999
+
+
+def test_chunking_rules():
+    assert chunk_starts(2000) == [(0, 2000)]
+    assert chunk_starts(4000) == [(0, 2000), (2000, 2000)]
+    assert chunk_starts(4001) == [(0, 2000), (2000, 2000), (2001, 2000)]
+    assert chunk_starts(17) == [(0, 17)]
+
+
+def test_band_counts_per_rate():
+    assert {sr: band_plan(sr).n_bands for sr in (12000, 16000, 44100, 48000, 50000)} == {
+        12000: 5,
+        16000: 7,
+        44100: 18,
+        48000: 19,
+        50000: 20,
+    }
+    assert stft_params(16000) == (400, 160)
+    plan = band_plan(16000)
+    assert plan.low_pad == 7 * 32 - 201
