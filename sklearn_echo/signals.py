@@ -27,6 +27,7 @@ import math
 import numbers
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -657,14 +658,16 @@ def _read_csv(path: str, item: Item):
         skip = 0
     except ValueError:
         skip = 1  # a header row of column names
-    data = np.loadtxt(
-        path,
-        delimiter=delimiter,
-        dtype=np.float64,
-        skiprows=skip,
-        ndmin=2,
-        encoding="utf-8-sig",
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "input contained no data": raised below
+        data = np.loadtxt(
+            path,
+            delimiter=delimiter,
+            dtype=np.float64,
+            skiprows=skip,
+            ndmin=2,
+            encoding="utf-8-sig",
+        )
     if data.size == 0:
         raise SignalError(f"{item.source}: {path} holds no samples after its header")
     # rows are samples, columns are channels
