@@ -402,7 +402,7 @@ def _container_values(X):
     if _is_pandas(X, "Series"):
         if X.dtype != object and X.dtype.kind in "biufc":
             raise _single_item_error(f"a numeric pandas Series of length {len(X)}")
-        return list(X.to_numpy(dtype=object)), None, None
+        X = X.to_numpy(dtype=object)
 
     if _is_torch_tensor(X):
         t = X.detach().cpu()
@@ -424,31 +424,41 @@ def _container_values(X):
         kind = X.dtype.kind
         if X.ndim == 0:
             raise _single_item_error(f"a 0-d array {X!r}")
+        if kind == "O" and X.ndim in (2, 3):
+            # a dense block stored as objects: numbers are accepted, anything else is not
+            try:
+                X = X.astype(np.float64)
+            except TypeError as exc:
+                raise TypeError(f"X is a {X.ndim}-D object array that is not numeric: {exc}") from None
+            except ValueError:
+                pass
+            kind = X.dtype.kind
         if kind in "OUS":
             if X.ndim != 1:
                 raise SignalError(
                     f"X is a {X.ndim}-D array of dtype {X.dtype}; an array of signals or "
                     "paths must be 1-D (dense numeric arrays may be 2-D or 3-D)"
                 )
-            return list(X), None, None
-        if kind not in "iuf":
+            values = list(X)
+        elif kind not in "iuf":
+            complex_note = "Complex data not supported; " if kind == "c" else ""
             raise SignalError(
-                f"X is an array of dtype {X.dtype}; signals must be real numbers "
+                f"X is an array of dtype {X.dtype}; {complex_note}signals must be real numbers "
                 "(integer or floating point)"
             )
-        if X.ndim == 1:
+        elif X.ndim == 1:
             raise _single_item_error(f"a 1-D array of {X.shape[0]} numbers")
-        if X.ndim == 2:
+        elif X.ndim == 2:
             # one mono signal per row, kept 2-D (1, n_samples): views, no copy
             return [X[i : i + 1] for i in range(X.shape[0])], None, None
-        if X.ndim == 3:
+        elif X.ndim == 3:
             return [X[i] for i in range(X.shape[0])], None, None
-        raise SignalError(
-            f"X is an array with {X.ndim} dimensions {X.shape}; expected (n_signals, "
-            "n_samples) or (n_signals, n_channels, n_samples), or a list of signals"
-        )
-
-    if isinstance(X, (list, tuple)):
+        else:
+            raise SignalError(
+                f"X is an array with {X.ndim} dimensions {X.shape}; expected (n_signals, "
+                "n_samples) or (n_signals, n_channels, n_samples), or a list of signals"
+            )
+    elif isinstance(X, (list, tuple)):
         values = list(X)
     elif hasattr(X, "__iter__") and not hasattr(X, "__array__"):
         values = list(X)
@@ -689,7 +699,8 @@ def _dtype_problem(dtype) -> str | None:
         "m": "timedeltas",
         "V": "structured records",
     }.get(kind, "non-numeric values")
-    return f"has dtype {dtype} ({what}); signals must be real numbers (integer or floating point)"
+    note = "Complex data not supported; " if kind == "c" else ""
+    return f"has dtype {dtype} ({what}); {note}signals must be real numbers (integer or floating point)"
 
 
 def _to_array(value, source: str) -> np.ndarray:
@@ -758,7 +769,7 @@ def _nonfinite_message(original: np.ndarray, data: np.ndarray, source: str) -> s
                 f"({float(before):g}); values must lie within +-3.4e38"
             )
         parts.append(f"Inf (first at {where(first)})")
-    return f"{source} contains {' and '.join(parts)}; all values must be finite"
+    return f"{source} contains {' and '.join(parts)}; all values must be finite (no NaN or inf)"
 
 
 def _validate(array: np.ndarray, source: str, layout_hint: str) -> np.ndarray:
@@ -1010,7 +1021,7 @@ def load_signals(X, sample_rate=None, *, mat_key="DE_time", min_duration=None) -
     >>> load_signals([np.ones(10), np.array([1.0, np.nan])], sample_rate=100)
     Traceback (most recent call last):
     ...
-    sklearn_echo.signals.SignalError: 1 of 2 items of X is invalid: X[1] contains NaN (first at sample 1); all values must be finite
+    sklearn_echo.signals.SignalError: 1 of 2 items of X is invalid: X[1] contains NaN (first at sample 1); all values must be finite (no NaN or inf)
     """
     _check_options(mat_key, min_duration)
     items, errors = _collect_items(X, sample_rate)

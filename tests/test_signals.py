@@ -825,3 +825,33 @@ def test_expand_paths_filters_extensions_and_hidden_files(tmp_path):
     with pytest.raises(SignalFileNotFoundError, match=r"matched 1 paths but no file with a supported extension"):
         expand_paths(str(tmp_path / "*.md"))
     assert expand_paths([]) == []
+
+
+# --------------------------------------------------------------------------- what estimator checks rely on
+def test_object_dense_blocks_of_numbers_are_accepted():
+    X = rng.uniform(size=(4, 10)).astype(object)
+    out = load_signals(X, sample_rate=10)
+    np.testing.assert_array_equal(out[2].data[0], X[2].astype(np.float32))
+    X[0, 0] = {"foo": "bar"}
+    with pytest.raises(TypeError, match="argument must be a string.* number"):
+        load_signals(X, sample_rate=10)
+
+
+def test_object_array_of_numbers_is_one_signal():
+    with pytest.raises(SignalError, match="wrap a single item in a list"):
+        load_signals(np.array([1.0, 2.0], dtype=object), sample_rate=10)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_inf_messages_name_both_words(bad):
+    X = rng.uniform(size=(10, 3))
+    X[0, 0] = bad
+    with pytest.raises(SignalError) as info:
+        load_signals(X, sample_rate=10)
+    assert "NaN" in str(info.value) and "inf" in str(info.value)
+
+
+def test_complex_data_message():
+    for X in [np.ones((3, 4), dtype=complex), [np.ones(4, dtype=complex)]]:
+        with pytest.raises(ValueError, match="Complex data not supported"):
+            load_signals(X, sample_rate=10)
