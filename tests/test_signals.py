@@ -3,7 +3,6 @@
 import doctest
 import os
 import pickle
-import re
 from pathlib import Path
 
 import numpy as np
