@@ -1,0 +1,18 @@
+"""k-nearest-neighbour estimators on embeddings and their search layer.
+
+- :class:`EchoKNNClassifier`: k-NN vote (the ECHO fault-classification protocol).
+- :class:`EchoKNNAnomalyDetector`: nearest-neighbour distance to memory banks of
+  normal embeddings, one bank per domain (the DCASE protocol).
+- :class:`NeighborIndex`: the exact / approximate neighbour search both use.
+"""
+
+from ._anomaly import EchoKNNAnomalyDetector
+from ._classification import EchoKNNClassifier
+from ._search import AUTO_BRUTE_MAX_BANK, NeighborIndex
+
+__all__ = [
+    "EchoKNNClassifier",
+    "EchoKNNAnomalyDetector",
+    "NeighborIndex",
+    "AUTO_BRUTE_MAX_BANK",
+]

@@ -1,0 +1,243 @@
+"""k-nearest-neighbour classifier on embeddings."""
+
+# License: MIT
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+
+from ._search import VALID_ALGORITHMS, VALID_METRICS, NeighborIndex
+
+__all__ = ["EchoKNNClassifier"]
+
+
+def _seed(random_state):
+    """An int seed for pynndescent drawn from ``random_state``."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
+    """k-nearest-neighbour vote on embeddings (the ECHO / SIREN fault protocol).
+
+    The ECHO paper scores fault classification with a k = 5 majority vote of
+    the nearest training embeddings under the cosine distance; this is that
+    classifier, with the neighbour search of
+    :class:`~sklearn_echo.neighbors.NeighborIndex` (exact, chunked float32
+    brute force, or pynndescent for very large banks).
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Number of neighbours that vote. Must not exceed the number of
+        training samples (a ``ValueError`` says so at prediction time, as
+        :class:`sklearn.neighbors.KNeighborsClassifier` does).
+    weights : {"uniform", "distance"}, default="uniform"
+        ``"uniform"``: every neighbour has one vote. ``"distance"``: votes are
+        weighted by ``1 / distance``; when a query has neighbours at distance
+        0, only those vote (as in scikit-learn).
+    metric : {"cosine", "euclidean"}, default="cosine"
+        ``"cosine"`` is ``1 - cos``; a zero embedding is at distance 1 from
+        everything, with a warning naming it.
+    algorithm : {"auto", "brute", "pynndescent"}, default="auto"
+        Exact brute force, approximate pynndescent, or ``"auto"`` (brute
+        force up to :data:`~sklearn_echo.neighbors.AUTO_BRUTE_MAX_BANK`
+        training samples).
+    n_jobs : int, default=None
+        Threads of the neighbour search (``None``: torch's current setting;
+        ``-1``: all cores).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the pynndescent graph (unused by brute force).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, sorted.
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during :meth:`fit` (only when ``X`` had
+        string column names).
+    n_samples_fit_ : int
+        Number of training samples.
+    index_ : NeighborIndex
+        The neighbour index over the training embeddings.
+
+    See Also
+    --------
+    sklearn.neighbors.KNeighborsClassifier : The scikit-learn classifier this
+        one reproduces (``algorithm="brute"``).
+    EchoKNNAnomalyDetector : Nearest-neighbour anomaly scores.
+
+    Notes
+    -----
+    Neighbours are ordered by distance, equal distances by increasing
+    training index. A vote tie between classes goes to the class that comes
+    first in ``classes_`` (the lowest class index), as in
+    :class:`sklearn.neighbors.KNeighborsClassifier`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_echo.neighbors import EchoKNNClassifier
+    >>> X = np.array([[1.0, 0.1], [0.9, 0.0], [0.1, 1.0], [0.0, 0.8]])
+    >>> y = np.array(["ball", "ball", "inner_race", "inner_race"])
+    >>> clf = EchoKNNClassifier(n_neighbors=3).fit(X, y)
+    >>> clf.predict([[1.0, 0.2], [0.2, 1.0]])
+    array(['ball', 'inner_race'], dtype='<U10')
+    >>> clf.predict_proba([[1.0, 0.2]]).round(3)
+    array([[0.667, 0.333]])
+    """
+
+    _parameter_constraints: dict = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "weights": [StrOptions({"uniform", "distance"})],
+        "metric": [StrOptions(set(VALID_METRICS))],
+        "algorithm": [StrOptions(set(VALID_ALGORITHMS))],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        n_neighbors=5,
+        *,
+        weights="uniform",
+        metric="cosine",
+        algorithm="auto",
+        n_jobs=None,
+        random_state=None,
+    ):
+        self.n_neighbors = n_neighbors
+        self.weights = weights
+        self.metric = metric
+        self.algorithm = algorithm
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Store the training embeddings and their labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training embeddings.
+        y : array-like of shape (n_samples,)
+            Class labels (strings or integers).
+
+        Returns
+        -------
+        self : EchoKNNClassifier
+            The fitted classifier.
+        """
+        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], y_numeric=False)
+        check_classification_targets(y)
+        self.classes_, self._y = np.unique(y, return_inverse=True)
+        self.index_ = NeighborIndex(
+            metric=self.metric,
+            algorithm=self.algorithm,
+            n_jobs=self.n_jobs,
+            random_state=_seed(self.random_state),
+        ).fit(X)
+        self.n_samples_fit_ = X.shape[0]
+        return self
+
+    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+        """Find the nearest training embeddings of each query.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features), default=None
+            Queries. ``None`` uses the training embeddings, each one left out
+            of its own neighbours.
+        n_neighbors : int, default=None
+            Number of neighbours (default: ``self.n_neighbors``).
+        return_distance : bool, default=True
+            Whether to return the distances as well.
+
+        Returns
+        -------
+        neigh_dist : ndarray of shape (n_queries, n_neighbors)
+            Distances to the neighbours, increasing (only if
+            ``return_distance=True``).
+        neigh_ind : ndarray of shape (n_queries, n_neighbors)
+            Indices of the neighbours in the training set.
+        """
+        check_is_fitted(self)
+        if n_neighbors is None:
+            n_neighbors = self.n_neighbors
+        if not isinstance(n_neighbors, Integral) or n_neighbors < 1:
+            raise ValueError(f"n_neighbors must be a positive int, got {n_neighbors!r}.")
+        available = self.n_samples_fit_ - (1 if X is None else 0)
+        if n_neighbors > available:
+            raise ValueError(
+                f"n_neighbors={n_neighbors} is larger than the number of "
+                f"training samples available to each query ({available}"
+                + (", each training sample being left out of its own neighbours)"
+                   if X is None else ")")
+                + ". Lower n_neighbors or fit on more samples."
+            )
+        if X is None:
+            dist, ind = self.index_.kneighbors(None, n_neighbors, exclude_self=True)
+        else:
+            X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+            dist, ind = self.index_.kneighbors(X, n_neighbors)
+        return (dist, ind) if return_distance else ind
+
+    def predict_proba(self, X):
+        """Share of the (weighted) neighbour votes per class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Query embeddings.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_queries, n_classes)
+            Vote shares, columns ordered as ``classes_``.
+        """
+        dist, ind = self.kneighbors(X)
+        labels = self._y[ind]
+        if self.weights == "uniform":
+            weights = np.ones_like(dist)
+        else:
+            with np.errstate(divide="ignore"):
+                weights = 1.0 / dist
+            inf_mask = np.isinf(weights)
+            inf_row = np.any(inf_mask, axis=1)
+            weights[inf_row] = inf_mask[inf_row]
+        proba = np.zeros((dist.shape[0], len(self.classes_)))
+        rows = np.arange(dist.shape[0])
+        for j in range(labels.shape[1]):
+            proba[rows, labels[:, j]] += weights[:, j]
+        normalizer = proba.sum(axis=1, keepdims=True)
+        normalizer[normalizer == 0.0] = 1.0
+        return proba / normalizer
+
+    def predict(self, X):
+        """Class with the most (weighted) neighbour votes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+            Query embeddings.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_queries,)
+            Predicted labels; a vote tie goes to the first class in
+            ``classes_``.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
