@@ -1,0 +1,296 @@
+"""The DEGram front end and the model that wraps a backbone around it.
+
+``waveform -> power STFT -> SincGram (or the plain STFT) -> log ->
+standardise -> TF-DE attention -> per-frequency normalisation -> backbone``
+
+Steps that differ from the published release, and why:
+
+* The STFT is part of the model and is computed at the input's own sampling
+  rate (32 ms window, 10 ms hop, ``n_fft`` the next power of two); the SincGram
+  is evaluated on that rate's bin frequencies in Hz, so no resampling is needed.
+* ``log`` (default True) takes ``log(band power + log_eps)`` before attention
+  and normalisation: machine-vibration band powers span many decades and the
+  per-frequency standardisation of a linear power map is dominated by a few
+  peaks. ``log=False`` keeps the release's linear map.
+* Before the TF-DE block the map is standardised per example (one mean and
+  one standard deviation over all valid rows and frames). The gates are then
+  independent of the recording's gain and units (g, m/s^2, PCM counts), while
+  the frequency branch still sees the spectral profile. Per-frequency
+  standardisation at this point would be useless: the time average the
+  frequency branch squeezes would always be zero.
+* Rows without information at the input's rate (SincGram filters above its
+  Nyquist, or reference bins above it when ``sincgram=False``) are set to
+  zero after standardisation, and stay zero.
+
+With ``sincgram=False`` the rows are the STFT bins of a fixed *reference
+rate* (the training rate): at that rate the map is exactly the power STFT
+(log-compressed when ``log=True``); at another rate the power spectral
+density is linearly interpolated onto the reference bin frequencies. Both
+switches off gives a plain log-STFT front end (a baseline; the release
+forbids it and so does :class:`~sklearn_echo.degram.DEGramClassifier`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .attention import TFDELayer
+from .sincgram import SincGram
+from .spectrogram import STFT_HOP_SECONDS, STFT_WINDOW_SECONDS, PowerSpectrogram
+
+__all__ = ["FrequencyNormalization", "BinInterpolation", "DEGram", "DEGramNet"]
+
+
+class FrequencyNormalization(nn.Module):
+    """Per example and per frequency row: ``(x - mean_t) / (std_t + eps)``.
+
+    The standard deviation is the population one (``correction=0``), so a
+    single frame gives 0 rather than NaN. Rows outside ``mask`` are set to 0.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_echo.degram import FrequencyNormalization
+    >>> y = FrequencyNormalization()(torch.randn(2, 1, 8, 100) * 5 + 3)
+    >>> bool(y.mean(-1).abs().max() < 1e-5), bool((y.std(-1, correction=0) - 1).abs().max() < 1e-4)
+    (True, True)
+    """
+
+    def __init__(self, eps=1e-7):
+        super().__init__()
+        self.eps = float(eps)
+
+    def forward(self, x, mask=None):
+        mean = x.mean(dim=-1, keepdim=True)
+        std = x.std(dim=-1, keepdim=True, correction=0)
+        y = (x - mean) / (std + self.eps)
+        if mask is not None:
+            y = y * mask.to(y.dtype).reshape(1, 1, -1, 1)
+        return y
+
+
+def _global_standardise(x, mask, eps):
+    """Standardise each example over its valid rows and all frames; zero invalid rows."""
+    m = mask.to(x.dtype).reshape(1, 1, -1, 1)
+    count = m.sum() * x.shape[1] * x.shape[-1]
+    mean = (x * m).sum(dim=(1, 2, 3), keepdim=True) / count
+    var = (((x - mean) * m) ** 2).sum(dim=(1, 2, 3), keepdim=True) / count
+    return (x - mean) / (var.sqrt() + eps) * m
+
+
+class BinInterpolation(nn.Module):
+    """Map a power spectrogram at any rate onto fixed reference bin frequencies.
+
+    Linear interpolation of the spectral density along frequency; reference
+    frequencies above the input's highest bin get zero (and are reported as
+    invalid by :meth:`valid_bins`). When the input bins are the reference
+    bins, the spectrogram passes through unchanged.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_echo.degram import BinInterpolation, PowerSpectrogram
+    >>> spec = PowerSpectrogram()
+    >>> interp = BinInterpolation(spec.bin_frequencies(12000))
+    >>> x = spec(torch.randn(1, 48000), 48000)
+    >>> interp(x, spec.bin_frequencies(48000)).shape
+    torch.Size([1, 1, 257, 101])
+    """
+
+    def __init__(self, reference_freqs_hz):
+        super().__init__()
+        ref = torch.as_tensor(reference_freqs_hz, dtype=torch.float32).reshape(-1)
+        self.register_buffer("reference_freqs_hz", ref, persistent=False)
+        self._cache = {}
+
+    @property
+    def n_bands(self):
+        return int(self.reference_freqs_hz.numel())
+
+    def valid_bins(self, sample_rate):
+        """Reference bins at or below ``sample_rate / 2``."""
+        return self.reference_freqs_hz <= float(sample_rate) / 2.0 + 1e-6
+
+    def _matrix(self, freqs_hz, device, dtype):
+        f_in = np.asarray(torch.as_tensor(freqs_hz).cpu(), dtype=np.float64)
+        key = (len(f_in), float(f_in[-1]), str(device), dtype)
+        if key not in self._cache:
+            ref = self.reference_freqs_hz.cpu().numpy().astype(np.float64)
+            matrix = np.zeros((len(f_in), len(ref)))
+            for j, r in enumerate(ref):
+                if r > f_in[-1] + 1e-6:
+                    continue
+                i = int(np.clip(np.searchsorted(f_in, r, side="right") - 1, 0, len(f_in) - 1))
+                if i == len(f_in) - 1:
+                    matrix[i, j] = 1.0
+                    continue
+                w = (r - f_in[i]) / (f_in[i + 1] - f_in[i])
+                matrix[i, j] = 1.0 - w
+                matrix[i + 1, j] = w
+            self._cache[key] = torch.tensor(matrix, dtype=dtype, device=device)
+        return self._cache[key]
+
+    def forward(self, spec, freqs_hz):
+        ref = self.reference_freqs_hz
+        freqs = torch.as_tensor(freqs_hz)
+        if len(freqs) == len(ref) and torch.allclose(
+            freqs.to(ref.device, torch.float32), ref, rtol=0, atol=1e-3
+        ):
+            return spec
+        matrix = self._matrix(freqs, spec.device, spec.dtype)
+        return torch.matmul(spec.transpose(-1, -2), matrix).transpose(-1, -2)
+
+
+class DEGram(nn.Module):
+    """DEGram front end: waveform at any rate -> normalised ``(batch, ch, n_bands, time)`` map.
+
+    Parameters
+    ----------
+    sincgram : bool, default=True
+        Learnable SincGram filterbank (else the STFT bins of ``reference_rate``).
+    attention : bool, default=True
+        TF-DE attention block.
+    n_filters : int, default=64
+        SincGram filters (ignored when ``sincgram=False``).
+    order : int, default=4
+        Butterworth order of the filters.
+    f_min, f_max : float, default=0.0 and 8000.0
+        Mel initialisation range of the filters in Hz.
+    train_filterbank : bool, default=True
+        False freezes the filters at their mel initialisation.
+    reference_rate : float or None, default=None
+        Rate whose STFT bins are the rows when ``sincgram=False`` (required then).
+    reduction_ratio : float, default=1/16
+        TF-DE frequency-branch bottleneck ratio.
+    strategy : {"maxout", "add", "multiply", "concat"}, default="maxout"
+        TF-DE combination.
+    log : bool, default=True
+        Log-compress band powers.
+    normalization : bool, default=True
+        Per-frequency standardisation at the end.
+    eps : float, default=1e-7
+        Added to standard deviations.
+    log_eps : float, default=1e-10
+        Added to band powers before the log.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_echo.degram import DEGram
+    >>> front = DEGram(n_filters=32, f_max=6000.0)
+    >>> front(torch.randn(2, 12000), 12000).shape
+    torch.Size([2, 1, 32, 101])
+    >>> front(torch.randn(2, 48000), 48000).shape  # same learned filters, 48 kHz bins
+    torch.Size([2, 1, 32, 101])
+    """
+
+    def __init__(
+        self,
+        sincgram=True,
+        attention=True,
+        n_filters=64,
+        order=4,
+        f_min=0.0,
+        f_max=8000.0,
+        train_filterbank=True,
+        reference_rate=None,
+        reduction_ratio=1 / 16,
+        strategy="maxout",
+        log=True,
+        normalization=True,
+        eps=1e-7,
+        log_eps=1e-10,
+        win_duration=STFT_WINDOW_SECONDS,
+        hop_duration=STFT_HOP_SECONDS,
+    ):
+        super().__init__()
+        self.spectrogram = PowerSpectrogram(win_duration, hop_duration)
+        if sincgram:
+            self.filterbank = SincGram(n_filters, order, f_min, f_max, trainable=train_filterbank)
+            self.n_bands = self.filterbank.n_filters
+        else:
+            if reference_rate is None:
+                raise ValueError("sincgram=False needs reference_rate (the rate whose bins are used)")
+            self.filterbank = BinInterpolation(self.spectrogram.bin_frequencies(reference_rate))
+            self.n_bands = self.filterbank.n_bands
+        self.reference_rate = None if reference_rate is None else float(reference_rate)
+        self.attention = (
+            TFDELayer(self.n_bands, reduction_ratio, strategy) if attention else None
+        )
+        self.normalization = FrequencyNormalization(eps) if normalization else None
+        self.log = bool(log)
+        self.eps = float(eps)
+        self.log_eps = float(log_eps)
+
+    @property
+    def uses_sincgram(self):
+        return isinstance(self.filterbank, SincGram)
+
+    @property
+    def out_channels(self):
+        """Channels of the output map (2 with ``strategy="concat"``, else 1)."""
+        return 1 if self.attention is None else self.attention.out_channels
+
+    def band_mask(self, sample_rate):
+        """Boolean ``(n_bands,)``: rows that carry information at ``sample_rate``."""
+        if self.uses_sincgram:
+            return self.filterbank.valid_filters(sample_rate)
+        return self.filterbank.valid_bins(sample_rate)
+
+    def min_samples(self, sample_rate):
+        """Shortest waveform (in samples) accepted at ``sample_rate``."""
+        return self.spectrogram.min_samples(sample_rate)
+
+    def forward(self, waveform, sample_rate):
+        spec = self.spectrogram(waveform, sample_rate)
+        freqs = self.spectrogram.bin_frequencies(sample_rate, device=spec.device, dtype=spec.dtype)
+        x = self.filterbank(spec, freqs)
+        if self.log:
+            x = torch.log(x + self.log_eps)
+        mask = self.band_mask(sample_rate).to(x.device)
+        x = _global_standardise(x, mask, self.eps)
+        if self.attention is not None:
+            x = self.attention(x)
+        if self.normalization is not None:
+            x = self.normalization(x, mask)
+        return x
+
+
+class DEGramNet(nn.Module):
+    """A DEGram front end followed by any backbone taking ``(batch, ch, freq, time)``.
+
+    Parameters
+    ----------
+    frontend : DEGram
+    backbone : nn.Module
+        Maps ``(batch, frontend.out_channels, n_bands, time)`` to logits. If it
+        has a ``forward_features`` method, :meth:`embed` returns its output.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_echo.degram import DEGram, DEGramNet, SmallCNN
+    >>> net = DEGramNet(DEGram(n_filters=32, f_max=6000.0), SmallCNN(n_classes=3))
+    >>> net(torch.randn(4, 12000), 12000).shape
+    torch.Size([4, 3])
+    >>> net.embed(torch.randn(4, 12000), 12000).shape
+    torch.Size([4, 128])
+    """
+
+    def __init__(self, frontend, backbone):
+        super().__init__()
+        self.frontend = frontend
+        self.backbone = backbone
+
+    def forward(self, waveform, sample_rate):
+        return self.backbone(self.frontend(waveform, sample_rate))
+
+    def embed(self, waveform, sample_rate):
+        """Penultimate features of the backbone for a batch of waveforms."""
+        if not hasattr(self.backbone, "forward_features"):
+            raise AttributeError(
+                f"{type(self.backbone).__name__} has no forward_features method to embed with"
+            )
+        return self.backbone.forward_features(self.frontend(waveform, sample_rate))
