@@ -1,0 +1,115 @@
+"""Band layouts: how per-band CLS outputs become one fixed-order feature vector.
+
+ECHO gives one ``D``-dim vector per frequency band, and the number of bands
+depends on the sampling rate (12 kHz: 5, 16 kHz: 7, 48 kHz: 19). A layout maps
+the ``B`` band vectors of a signal to ``K`` slots:
+
+``"concat"``
+    The reference: the ``B`` bands side by side (``K = B``). Every signal of a
+    fitted embedder must have the same band count.
+``"relative"``
+    ``K`` slots on a fixed grid of *relative* frequency (0 to Nyquist), ``K``
+    being the band count of the lowest sampling rate seen in ``fit``. Each
+    slot is the overlap-weighted mean of the bands covering it, so any rate
+    maps to the same width. This follows ECHO's own frequency encoding, which
+    is relative to Nyquist.
+``"hz"``
+    Slots aligned on *absolute* frequency: every band spans about 1280 Hz at
+    every rate (32 bins of about 40 Hz), so band ``b`` covers the same Hz at
+    12 and at 48 kHz. ``K`` is the band count of the highest rate seen in
+    ``fit`` (the frequency range learned in ``fit``); slots above a signal's
+    Nyquist are zero, bands above the fitted range are dropped.
+``"mean"``
+    The mean of all bands (``K = 1``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .spectrogram import band_plan
+
+__all__ = ["LAYOUTS", "n_slots", "layout_matrix", "apply_layout", "describe_slots"]
+
+LAYOUTS = ("concat", "relative", "hz", "mean")
+
+
+def n_slots(layout: str, sample_rates, band_width: int = 32) -> int:
+    """Number of slots ``K`` of ``layout`` for the rates seen in ``fit``."""
+    counts = sorted({band_plan(sr, band_width).n_bands for sr in sample_rates})
+    if not counts:
+        raise ValueError("no sampling rates to fit a band layout on")
+    if layout == "concat":
+        if len(counts) > 1:
+            raise ValueError(_mixed_message(sample_rates, band_width))
+        return counts[0]
+    if layout == "relative":
+        return counts[0]
+    if layout == "hz":
+        return counts[-1]
+    if layout == "mean":
+        return 1
+    raise ValueError(f"unknown band_layout {layout!r}; use one of {LAYOUTS}")
+
+
+def _mixed_message(sample_rates, band_width) -> str:
+    by_count: dict[int, list] = {}
+    for sr in sorted(set(sample_rates)):
+        by_count.setdefault(band_plan(sr, band_width).n_bands, []).append(f"{sr:g} Hz")
+    parts = ", ".join(f"{', '.join(r)} -> {n} bands" for n, r in sorted(by_count.items()))
+    return (
+        "band_layout='concat' needs every signal to have the same number of bands, "
+        f"but the sampling rates give different counts ({parts}). Resample to one "
+        "rate, or use band_layout='relative' or 'hz' for a fixed width at any rate."
+    )
+
+
+def layout_matrix(layout: str, sample_rate: float, k: int, band_width: int = 32) -> np.ndarray:
+    """The ``(K, B)`` matrix that maps a signal's ``B`` band vectors to ``K`` slots."""
+    plan = band_plan(sample_rate, band_width)
+    b = plan.n_bands
+    if layout == "concat":
+        if b != k:
+            raise ValueError(
+                f"band_layout='concat' was fitted on signals with {k} bands, but "
+                f"{sample_rate:g} Hz gives {b} bands; use band_layout='relative' or 'hz' "
+                "to mix sampling rates"
+            )
+        return np.eye(k, dtype=np.float32)
+    if layout == "mean":
+        return np.full((1, b), 1.0 / b, dtype=np.float32)
+    if layout == "hz":
+        m = np.zeros((k, b), dtype=np.float32)
+        for i in range(min(k, b)):
+            m[i, i] = 1.0
+        return m
+    if layout == "relative":
+        bin_hz = sample_rate / plan.n_fft
+        nyq = sample_rate / 2.0
+        lo = np.arange(b) * band_width * bin_hz / nyq
+        hi = np.minimum(np.minimum(np.arange(1, b + 1) * band_width, plan.n_bins) * bin_hz / nyq, 1.0)
+        lo = np.minimum(lo, 1.0)
+        edges = np.linspace(0.0, 1.0, k + 1)
+        overlap = np.clip(
+            np.minimum(edges[1:, None], hi[None, :]) - np.maximum(edges[:-1, None], lo[None, :]),
+            0.0,
+            None,
+        )
+        weights = overlap / overlap.sum(axis=1, keepdims=True)
+        return weights.astype(np.float32)
+    raise ValueError(f"unknown band_layout {layout!r}; use one of {LAYOUTS}")
+
+
+def apply_layout(vectors: np.ndarray, matrix: np.ndarray, embed_dim: int) -> np.ndarray:
+    """Map band-concatenated vectors ``(..., B * D)`` to slot-concatenated ``(..., K * D)``."""
+    lead = vectors.shape[:-1]
+    bands = vectors.reshape(*lead, matrix.shape[1], embed_dim)
+    slots = np.einsum("kb,...bd->...kd", matrix, bands, optimize=True)
+    return np.ascontiguousarray(slots.reshape(*lead, matrix.shape[0] * embed_dim), dtype=np.float32)
+
+
+def describe_slots(layout: str, k: int) -> list[str]:
+    """Short names of the slots, used in feature names."""
+    if layout == "mean":
+        return ["bands"]
+    return [f"band{i}" for i in range(k)]

@@ -1,0 +1,464 @@
+"""EchoEmbedder: ECHO embeddings as a scikit-learn transformer."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .band_layout import LAYOUTS, apply_layout, describe_slots, layout_matrix, n_slots
+from .cache import content_key, memory_cache
+from .checkpoint import DEFAULT_MODEL, get_encoder
+from .inference import ChunkJob, combine_chunks, encode_chunks, plan_chunks
+from .signals import SignalError, load_signals
+from .spectrogram import WINDOW_SECONDS, stft_params
+
+__all__ = ["EchoEmbedder"]
+
+MIN_SAMPLE_RATE = 100.0
+SIGNAL_COLUMNS = ("signal", "path", "file")
+
+
+def _is_dense_numeric(X) -> bool:
+    """A 2-D numeric array or numeric DataFrame without a signal column: one signal per row."""
+    if hasattr(X, "columns") and hasattr(X, "dtypes"):
+        if any(c in X.columns for c in SIGNAL_COLUMNS):
+            return False
+        return len(X.columns) > 0 and all(np.issubdtype(d, np.number) for d in X.dtypes)
+    return isinstance(X, np.ndarray) and X.ndim == 2 and np.issubdtype(X.dtype, np.number)
+
+
+def _encode_group(model, revision, device, dtype, jobs, batch_tokens):
+    """Worker side of ``n_jobs``: load the model once per process, encode some chunks."""
+    encoder = get_encoder(model, revision, device=device, dtype=dtype)
+    return encode_chunks(encoder, jobs, batch_tokens=batch_tokens)
+
+
+def _split_balanced(jobs: list, n_groups: int) -> list[list[int]]:
+    """Indices of ``jobs`` in ``n_groups`` groups of about equal sample counts."""
+    order = sorted(range(len(jobs)), key=lambda j: -len(jobs[j].samples))
+    groups: list[list[int]] = [[] for _ in range(n_groups)]
+    loads = [0] * n_groups
+    for j in order:
+        g = loads.index(min(loads))
+        groups[g].append(j)
+        loads[g] += len(jobs[j].samples)
+    return [g for g in groups if g]
+
+
+class EchoEmbedder(TransformerMixin, BaseEstimator):
+    """Fixed-width ECHO embeddings of machine signals (sound, vibration, any rate, any length).
+
+    Signals of any length and sampling rate, mono or multichannel, arrays or
+    files, become one row each of float32 features from the ECHO encoder:
+    per frequency band the encoder's CLS output, arranged by ``band_layout``.
+
+    Parameters
+    ----------
+    model : str or path-like, default="echo-small"
+        Hugging Face Hub repo id or alias (``"echo-small"`` is
+        ``yucongzh/echo-small-0824``), a local directory, or a ``.safetensors`` /
+        ``.pth`` checkpoint. Loaded lazily, once per process, and never pickled.
+    revision : str, default=None
+        Hub revision (branch, tag or commit) to pin.
+    sample_rate : float, default=None
+        Sampling rate in Hz of items that carry none (arrays, ``.mat``, ``.npy``,
+        ``.csv``). Audio files use their own rate; per-item rates can be given
+        as ``(signal, rate)`` pairs, a DataFrame column, or
+        ``fit/transform(X, sample_rate=rates)`` (metadata routing).
+    band_layout : {"relative", "hz", "concat", "mean"}, default="relative"
+        How band vectors become features; see :mod:`sklearn_echo.band_layout`.
+        ``"concat"`` reproduces the reference embedding exactly (its width
+        depends on the rate); ``"relative"`` and ``"hz"`` give one width for any
+        mix of rates; ``"mean"`` averages the bands.
+    multichannel : {"concatenate", "mean", "first"}, default="concatenate"
+        Multichannel signals: per-channel embeddings side by side (every
+        signal must then have the number of channels seen in ``fit``), their
+        mean, or the first channel only.
+    device : str, default="auto"
+        ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    dtype : {"float32", "bfloat16", "float16"}, default="float32"
+        Compute precision: float32 is exact; bfloat16 is about 2-4 times faster
+        on CPUs with AVX512-BF16 and on GPUs; float16 on GPU only.
+    batch_size : int, default=None
+        Band sequences of a full 20 s chunk per encoder call (memory bound);
+        ``None`` uses the library default.
+    cache : bool or path-like, default=True
+        ``True``: keep embeddings in a process-wide in-memory cache keyed by
+        content, so repeated transforms (``GridSearchCV``) never embed a signal
+        twice. A folder path: also persist them there. ``False``: no cache.
+    n_jobs : int, default=None
+        Processes over which chunks are spread with joblib (``None`` = 1,
+        ``-1`` = all cores). Use ``joblib.parallel_backend("dask")`` to spread
+        over a Dask cluster.
+    progress : bool, default=False
+        Show a tqdm progress bar over chunks.
+    mat_key : str, default="DE_time"
+        Variable read from ``.mat`` files: the one named ``mat_key`` or ending
+        in ``"_" + mat_key`` (CWRU's ``X118_DE_time``).
+
+    Attributes
+    ----------
+    n_features_out_ : int
+        Width of the embeddings.
+    embed_dim_ : int
+        Encoder width ``D``.
+    n_slots_ : int
+        Band slots per channel.
+    sample_rates_ : ndarray
+        Distinct sampling rates seen in ``fit``.
+    frequency_range_ : tuple of float
+        ``(0, highest Nyquist frequency seen in fit)`` in Hz.
+    n_channels_ : int
+        Channels per signal (``multichannel="concatenate"``), else 1.
+    model_fingerprint_ : str
+        SHA-256 of the checkpoint file.
+    n_features_in_ : int
+        Samples per signal, only when fitted on a dense 2-D array.
+    feature_names_in_ : ndarray of str
+        Only when fitted on a numeric DataFrame.
+
+    See Also
+    --------
+    sklearn_echo.EchoKNNClassifier : k-NN fault classification on embeddings.
+    sklearn_echo.EchoKNNAnomalyDetector : k-NN anomaly scores on embeddings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_echo import EchoEmbedder
+    >>> rng = np.random.default_rng(0)
+    >>> X = [rng.standard_normal(16000), rng.standard_normal(32000)]
+    >>> emb = EchoEmbedder(model="../shared/fixtures/echo_reference/tiny_echo.safetensors",
+    ...                    sample_rate=16000)
+    >>> emb.fit_transform(X).shape
+    (2, 896)
+    """
+
+    _parameter_constraints: dict = {
+        "model": [str, os.PathLike],
+        "revision": [str, None],
+        "sample_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "band_layout": [StrOptions(set(LAYOUTS))],
+        "multichannel": [StrOptions({"concatenate", "mean", "first"})],
+        "device": [str],
+        "dtype": [StrOptions({"float32", "bfloat16", "float16"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "cache": ["boolean", str, os.PathLike],
+        "n_jobs": [Integral, None],
+        "progress": ["boolean"],
+        "mat_key": [str],
+    }
+
+    def __init__(
+        self,
+        model=DEFAULT_MODEL,
+        *,
+        revision=None,
+        sample_rate=None,
+        band_layout="relative",
+        multichannel="concatenate",
+        device="auto",
+        dtype="float32",
+        batch_size=None,
+        cache=True,
+        n_jobs=None,
+        progress=False,
+        mat_key="DE_time",
+    ):
+        self.model = model
+        self.revision = revision
+        self.sample_rate = sample_rate
+        self.band_layout = band_layout
+        self.multichannel = multichannel
+        self.device = device
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self.cache = cache
+        self.n_jobs = n_jobs
+        self.progress = progress
+        self.mat_key = mat_key
+
+    # ------------------------------------------------------------------ helpers
+    def _encoder(self):
+        return get_encoder(self.model, self.revision, device=self.device, dtype=self.dtype)
+
+    def _load(self, X, sample_rate, *, reset: bool):
+        """Validate X through the shared loading layer; returns a list of Signal."""
+        if sp.issparse(X):
+            raise TypeError(
+                "sparse input is not supported: EchoEmbedder takes signals (dense arrays) "
+                "or file paths"
+            )
+        if isinstance(X, np.ndarray) and X.ndim == 1 and np.issubdtype(X.dtype, np.number):
+            raise SignalError(
+                f"X is a single 1-D array of {X.shape[0]} samples; pass a list of signals "
+                "(X=[signal]) or a 2-D array with one signal per row (Reshape your data "
+                "with X.reshape(1, -1) for one signal)"
+            )
+        if _is_dense_numeric(X):
+            # Equal-length signals as rows: sklearn's own validation records
+            # n_features_in_ / feature_names_in_ in fit and checks them in
+            # transform (a dense block of another length is an error; lists
+            # of signals of any length are not). NaN and Inf are left to the
+            # loading layer, whose errors name the row.
+            X = np.asarray(
+                validate_data(
+                    self, X, reset=reset, dtype=[np.float32, np.float64], ensure_all_finite=False
+                )
+            )
+        rate = self.sample_rate if sample_rate is None else sample_rate
+        signals = load_signals(X, rate, mat_key=self.mat_key, min_duration=WINDOW_SECONDS)
+        low = [s.source for s in signals if s.sample_rate < MIN_SAMPLE_RATE]
+        if low:
+            raise SignalError(
+                f"sampling rate below {MIN_SAMPLE_RATE:g} Hz for {', '.join(low[:10])}: "
+                "ECHO's 25 ms window and 10 ms hop need at least 100 Hz"
+            )
+        return signals
+
+    def _channels(self, signals):
+        """(signal index, channel data) pairs according to ``multichannel``."""
+        if self.multichannel == "concatenate":
+            expected = getattr(self, "n_channels_", None) or signals[0].data.shape[0]
+            bad = [
+                f"{s.source} has {s.data.shape[0]}"
+                for s in signals
+                if s.data.shape[0] != expected
+            ]
+            if bad:
+                raise SignalError(
+                    f"multichannel='concatenate' needs {expected} channel(s) per signal "
+                    f"(as in fit), but {'; '.join(bad[:10])}"
+                    + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+                    + ". Use multichannel='mean' or 'first' for varying channel counts."
+                )
+        pairs = []
+        for i, s in enumerate(signals):
+            rows = s.data[:1] if self.multichannel == "first" else s.data
+            pairs.extend((i, row) for row in rows)
+        return pairs
+
+    def _settings(self, encoder) -> str:
+        return f"{encoder.fingerprint}|{self.dtype}|{encoder.cls_token.device.type}"
+
+    def _batch_tokens(self, encoder):
+        if self.batch_size is None:
+            return None
+        return int(self.batch_size) * (encoder.config.max_patches + 1)
+
+    def _encode_jobs(self, encoder, jobs, segments: bool):
+        kwargs = {}
+        bt = self._batch_tokens(encoder)
+        if bt is not None:
+            kwargs["batch_tokens"] = bt
+        n_jobs = 1 if self.n_jobs is None else self.n_jobs
+        if n_jobs == 1 or segments or len(jobs) < 2:
+            bar = None
+            if self.progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(jobs), desc="ECHO", unit="chunk")
+            try:
+                return encode_chunks(encoder, jobs, segments=segments, progress=bar, **kwargs)
+            finally:
+                if bar is not None:
+                    bar.close()
+        if n_jobs < 0:
+            n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+        groups = _split_balanced(jobs, min(n_jobs, len(jobs)))
+        parts = Parallel(n_jobs=n_jobs, verbose=10 if self.progress else 0)(
+            delayed(_encode_group)(
+                self.model,
+                self.revision,
+                self.device,
+                self.dtype,
+                [jobs[j] for j in g],
+                kwargs.get("batch_tokens", 16384),
+            )
+            for g in groups
+        )
+        out: list = [None] * len(jobs)
+        for g, part in zip(groups, parts):
+            for j, r in zip(g, part):
+                out[j] = r
+        return out
+
+    def _band_vectors(self, signals, channels):
+        """Raw per-band utterance vectors (B*D,) of every channel, through the cache."""
+        encoder = self._encoder()
+        settings = self._settings(encoder)
+        directory = None if isinstance(self.cache, bool) else os.fspath(self.cache)
+        use_cache = self.cache is not False
+        vectors: list = [None] * len(channels)
+        keys: list = [None] * len(channels)
+        todo = []
+        for c, (i, data) in enumerate(channels):
+            if use_cache:
+                keys[c] = content_key(data, signals[i].sample_rate, settings)
+                hit = memory_cache.get(keys[c], directory)
+                if hit is not None:
+                    vectors[c] = hit
+                    continue
+            todo.append(c)
+        if todo:
+            mono = [(channels[c][1], signals[channels[c][0]].sample_rate) for c in todo]
+            jobs = plan_chunks(mono, encoder.config.chunk_frames)
+            encoded = self._encode_jobs(encoder, jobs, segments=False)
+            for c, out in zip(todo, combine_chunks(jobs, encoded, len(todo))):
+                vectors[c] = out.utterance
+                if use_cache:
+                    memory_cache.put(keys[c], out.utterance, directory)
+        return vectors
+
+    def _assemble(self, signals, channels, per_channel):
+        """Apply the band layout per channel and combine channels into rows."""
+        d, k = self.embed_dim_, self.n_slots_
+        grouped: list[list] = [[] for _ in signals]
+        matrices: dict = {}
+        for (i, _), vec in zip(channels, per_channel):
+            sr = signals[i].sample_rate
+            if sr not in matrices:
+                matrices[sr] = layout_matrix(self.band_layout, sr, k, self._band_width)
+            grouped[i].append(apply_layout(vec, matrices[sr], d))
+        rows = []
+        for parts in grouped:
+            if self.multichannel == "mean":
+                rows.append(np.mean(parts, axis=0))
+            else:
+                rows.append(np.concatenate(parts, axis=-1))
+        return rows
+
+    # ------------------------------------------------------------------ sklearn API
+    def fit(self, X, y=None, sample_rate=None):
+        """Validate ``X`` and record what ``transform`` needs (no embedding is computed).
+
+        Parameters
+        ----------
+        X : list of signals, file paths, ``(signal, rate)`` pairs, DataFrame or 2-D array
+            See the user guide's input forms.
+        y : None
+            Ignored.
+        sample_rate : float or array-like of shape (n_signals,), default=None
+            Per-signal rates (routed by sklearn metadata routing).
+
+        Returns
+        -------
+        self : EchoEmbedder
+        """
+        self._fit(self._load_for_fit(X, sample_rate))
+        return self
+
+    def _load_for_fit(self, X, sample_rate):
+        self._validate_params()
+        for attr in ("n_features_in_", "feature_names_in_"):
+            self.__dict__.pop(attr, None)
+        signals = self._load(X, sample_rate, reset=True)
+        if not signals:
+            raise ValueError("EchoEmbedder.fit needs at least one signal; X is empty")
+        return signals
+
+    def _fit(self, signals):
+        encoder = self._encoder()
+        cfg = encoder.config
+        self._band_width = cfg.band_width
+        rates = np.array(sorted({s.sample_rate for s in signals}), dtype=np.float64)
+        self.embed_dim_ = cfg.embed_dim
+        self.n_slots_ = n_slots(self.band_layout, rates, cfg.band_width)
+        self.sample_rates_ = rates
+        self.frequency_range_ = (0.0, float(rates.max() / 2.0))
+        if self.multichannel == "concatenate":
+            self.n_channels_ = None
+            self._channels(signals)  # raises naming items whose channel count differs
+            self.n_channels_ = int(signals[0].data.shape[0])
+        else:
+            self.n_channels_ = 1
+        self.model_fingerprint_ = encoder.fingerprint
+        self.n_features_out_ = self.n_channels_ * self.n_slots_ * self.embed_dim_
+
+    def _check_transform_input(self, X, sample_rate):
+        check_is_fitted(self)
+        return self._load(X, sample_rate, reset=False)
+
+    def _embed(self, signals):
+        if not signals:
+            return np.zeros((0, self.n_features_out_), dtype=np.float32)
+        if self.band_layout == "concat":
+            n_slots("concat", [s.sample_rate for s in signals], self._band_width)
+        channels = self._channels(signals)
+        per_channel = self._band_vectors(signals, channels)
+        return np.stack(self._assemble(signals, channels, per_channel)).astype(np.float32)
+
+    def transform(self, X, sample_rate=None):
+        """Embed signals.
+
+        Parameters
+        ----------
+        X : list of signals, file paths, ``(signal, rate)`` pairs, DataFrame or 2-D array
+        sample_rate : float or array-like of shape (n_signals,), default=None
+            Per-signal rates (routed by sklearn metadata routing).
+
+        Returns
+        -------
+        ndarray of shape (n_signals, n_features_out_), float32
+        """
+        return self._embed(self._check_transform_input(X, sample_rate))
+
+    def fit_transform(self, X, y=None, sample_rate=None):
+        """Fit, then embed ``X`` (reading and validating ``X`` once).
+
+        Returns
+        -------
+        ndarray of shape (n_signals, n_features_out_), float32
+        """
+        signals = self._load_for_fit(X, sample_rate)
+        self._fit(signals)
+        return self._embed(signals)
+
+    def transform_segments(self, X, sample_rate=None):
+        """Segment-level embeddings: one ``(n_segments_i, n_features_out_)`` array per signal.
+
+        Row ``j`` describes 160 ms of signal (16 frames of 10 ms); a signal
+        longer than 20 s has overlapping rows where its last chunk overlaps
+        the one before (as in the reference). Useful for frame-wise scoring
+        and streaming.
+
+        Returns
+        -------
+        list of ndarray, float32
+        """
+        signals = self._check_transform_input(X, sample_rate)
+        channels = self._channels(signals)
+        encoder = self._encoder()
+        mono = [(data, signals[i].sample_rate) for i, data in channels]
+        jobs = plan_chunks(mono, encoder.config.chunk_frames)
+        encoded = self._encode_jobs(encoder, jobs, segments=True)
+        outs = combine_chunks(jobs, encoded, len(mono))
+        return self._assemble(signals, channels, [o.segments for o in outs])
+
+    def get_feature_names_out(self, input_features=None):
+        """Names ``ch{c}_{band}_{j}`` (channel, band slot, dimension) of the output features."""
+        check_is_fitted(self, "n_features_out_")
+        slots = describe_slots(self.band_layout, self.n_slots_)
+        names = [
+            f"echo_ch{c}_{s}_{j}"
+            for c in range(self.n_channels_)
+            for s in slots
+            for j in range(self.embed_dim_)
+        ]
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.allow_nan = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.requires_fit = True
+        tags.non_deterministic = False
+        return tags

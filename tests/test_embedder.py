@@ -1,0 +1,376 @@
+"""EchoEmbedder: sklearn behaviour, input forms, real files, layouts, cache and scale-out."""
+
+import json
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import sklearn
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import sklearn_echo.embedder as embedder_module
+from sklearn_echo import EchoEmbedder
+from sklearn_echo.cache import cache_info, clear_cache
+from sklearn_echo.signals import SignalError
+
+from .conftest import CWRU_DIR, FIXTURE_DIR, MIMII_DIR, TINY_PTH, TINY_SAFETENSORS
+
+TINY = str(TINY_SAFETENSORS)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    clear_cache()
+    yield
+    clear_cache()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    signals = np.load(FIXTURE_DIR / "signals.npz")
+    expected = np.load(FIXTURE_DIR / "expected.npz")
+    cases = json.loads((FIXTURE_DIR / "cases.json").read_text())["cases"]
+    items = [
+        (signals[f"signal_{c['key']}"], float(signals["sample_rates"][i]))
+        for i, c in enumerate(cases)
+    ]
+    return items, expected, cases
+
+
+def _noise(n, seed=0):
+    return np.random.default_rng(seed).standard_normal(n).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- sklearn checks
+# Dense equal-length input: each row is a signal at 100 Hz (n_fft=2, hop=1), so
+# the tiny arrays of the common checks are valid signals.
+EXPECTED_FAILED_CHECKS = {
+    "check_fit2d_1feature": (
+        "a 1-sample signal is shorter than one 25 ms window; the error names the "
+        "rows and the rule instead of sklearn's n_features=1 wording"
+    ),
+}
+
+
+@parametrize_with_checks(
+    [EchoEmbedder(model=TINY, sample_rate=100, cache=False)],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+# --------------------------------------------------------------------------- reference parity
+def test_concat_layout_reproduces_the_reference(reference):
+    items, expected, cases = reference
+    by_rate = {}
+    for (x, sr), case in zip(items, cases):
+        by_rate.setdefault(sr, []).append((x, case))
+    for sr, group in by_rate.items():
+        emb = EchoEmbedder(model=TINY, band_layout="concat", sample_rate=sr)
+        out = emb.fit_transform([x for x, _ in group])
+        segs = emb.transform_segments([x for x, _ in group])
+        for row, seg, (_, case) in zip(out, segs, group):
+            k = case["key"]
+            assert np.abs(row - expected[f"utterance_{k}"]).max() <= 1e-4, case["name"]
+            assert np.abs(seg - expected[f"segments_{k}"]).max() <= 1e-4, case["name"]
+
+
+def test_pth_checkpoint_gives_the_same_embeddings(reference):
+    items, expected, cases = reference
+    x, sr = items[0]
+    a = EchoEmbedder(model=str(TINY_PTH), band_layout="concat", sample_rate=sr).fit_transform([x])
+    assert np.abs(a[0] - expected["utterance_00"]).max() <= 1e-4
+
+
+def test_concat_layout_names_the_rates_it_cannot_mix():
+    X = [(_noise(12000), 12000), (_noise(48000), 48000)]
+    with pytest.raises(ValueError, match=r"12000 Hz -> 5 bands.*48000 Hz -> 19 bands"):
+        EchoEmbedder(model=TINY, band_layout="concat").fit(X)
+    emb = EchoEmbedder(model=TINY, band_layout="concat").fit([X[0]])
+    with pytest.raises(ValueError, match="fitted on signals with 5 bands.*48000 Hz gives 19"):
+        emb.transform([X[1]])
+
+
+@pytest.mark.parametrize("layout, width", [("relative", 4 * 128), ("hz", 19 * 128), ("mean", 128)])
+def test_fixed_width_layouts_mix_any_rates(layout, width):
+    rates = [8000, 12000, 16000, 44100, 48000]
+    X = [(_noise(int(0.5 * sr), i), sr) for i, sr in enumerate(rates)]
+    out = EchoEmbedder(model=TINY, band_layout=layout).fit_transform(X)
+    assert out.shape == (5, width) and out.dtype == np.float32
+    assert np.isfinite(out).all()
+    # each row is the signal's own embedding: rows differ
+    assert len({row.tobytes() for row in out}) == 5
+
+
+def test_hz_layout_aligns_bands_on_absolute_frequency():
+    """Band b of a 12 kHz and of a 48 kHz signal land in the same slot."""
+    x48 = _noise(48000)
+    x12 = _noise(12000, 1)
+    emb = EchoEmbedder(model=TINY, band_layout="hz").fit([(x12, 12000), (x48, 48000)])
+    out = emb.transform([(x12, 12000)])[0].reshape(19, 128)
+    ref = EchoEmbedder(model=TINY, band_layout="concat").fit_transform([(x12, 12000)])[0]
+    np.testing.assert_allclose(out[:5].ravel(), ref, atol=1e-6)
+    assert not out[5:].any()  # above 6 kHz: nothing measured, documented zeros
+
+
+# --------------------------------------------------------------------------- input forms
+def test_input_forms_agree():
+    x1, x2 = _noise(16000), _noise(24000, 1)
+    ref = EchoEmbedder(model=TINY, sample_rate=16000).fit_transform([x1, x2])
+    pairs = EchoEmbedder(model=TINY).fit_transform([(x1, 16000), (x2, 16000)])
+    routed = EchoEmbedder(model=TINY).fit_transform([x1, x2], sample_rate=[16000, 16000])
+    obj = np.empty(2, dtype=object)
+    obj[:] = [x1, x2]
+    objs = EchoEmbedder(model=TINY, sample_rate=16000).fit_transform(obj)
+    for other in (pairs, routed, objs):
+        np.testing.assert_allclose(other, ref, atol=1e-6)
+    dense = np.stack([x1, x1[::-1]])
+    out = EchoEmbedder(model=TINY, sample_rate=16000).fit(dense).transform(dense)
+    np.testing.assert_allclose(out[0], ref[0], atol=1e-6)
+
+
+def test_dataframe_with_path_and_rate_columns(tmp_path):
+    pd = pytest.importorskip("pandas")
+    x = _noise(16000)
+    np.save(tmp_path / "a.npy", x)
+    df = pd.DataFrame({"path": [str(tmp_path / "a.npy")], "sample_rate": [16000]})
+    out = EchoEmbedder(model=TINY).fit_transform(df)
+    ref = EchoEmbedder(model=TINY).fit_transform([(x, 16000)])
+    np.testing.assert_allclose(out, ref, atol=1e-6)
+
+
+def test_set_output_pandas_and_feature_names():
+    pd = pytest.importorskip("pandas")
+    emb = EchoEmbedder(model=TINY, sample_rate=16000, band_layout="mean").set_output(
+        transform="pandas"
+    )
+    out = emb.fit_transform([_noise(16000), _noise(16000, 2)])
+    assert isinstance(out, pd.DataFrame) and out.shape == (2, 128)
+    assert list(out.columns[:2]) == ["echo_ch0_bands_0", "echo_ch0_bands_1"]
+    assert emb.get_feature_names_out().shape == (emb.n_features_out_,)
+
+
+def test_fit_is_cheap_and_records_what_transform_needs():
+    clear_cache()
+    emb = EchoEmbedder(model=TINY, band_layout="hz").fit([(_noise(12000), 12000), (_noise(48000), 48000)])
+    assert cache_info()["misses"] == 0  # nothing was embedded
+    assert emb.n_features_out_ == 19 * 128 and emb.n_slots_ == 19 and emb.embed_dim_ == 128
+    assert emb.frequency_range_ == (0.0, 24000.0)
+    np.testing.assert_array_equal(emb.sample_rates_, [12000.0, 48000.0])
+
+
+# --------------------------------------------------------------------------- real files
+def test_cwru_mat_files_at_12_and_48_khz():
+    files = [
+        CWRU_DIR / "12k_drive_end" / "12k_Drive_End_B007_0_118.mat",
+        CWRU_DIR / "48k_drive_end" / "48k_Drive_End_IR014_0_174.mat",  # stores X173_* variables
+        CWRU_DIR / "normal" / "normal_0_97.mat",
+    ]
+    rates = [12000, 48000, 48000]
+    emb = EchoEmbedder(model=TINY, band_layout="relative")
+    out = emb.fit_transform([str(f) for f in files], sample_rate=rates)
+    assert out.shape == (3, 5 * 128) and np.isfinite(out).all()
+    # The file path gives the same embedding as the array it holds.
+    from scipy.io import loadmat
+
+    arr = loadmat(files[1])["X173_DE_time"][:, 0]
+    direct = emb.transform([(arr, 48000)])
+    np.testing.assert_allclose(direct[0], out[1], atol=1e-5)
+
+
+def test_cwru_mat_without_rate_is_an_error_naming_the_file():
+    path = str(CWRU_DIR / "12k_drive_end" / "12k_Drive_End_B007_0_118.mat")
+    with pytest.raises(SignalError, match=r"X\[0\].*12k_Drive_End_B007_0_118\.mat"):
+        EchoEmbedder(model=TINY).fit([path])
+
+
+def test_mimii_mono_and_eight_channel_wav():
+    mono = sorted((MIMII_DIR / "normal").glob("*.wav"))[:2]
+    multi = MIMII_DIR / "multichannel" / "normal_00000000_8ch.wav"
+    out = EchoEmbedder(model=TINY, band_layout="mean").fit_transform([str(p) for p in mono])
+    assert out.shape == (2, 128)
+    emb = EchoEmbedder(model=TINY, band_layout="mean", multichannel="concatenate")
+    wide = emb.fit_transform([str(multi)])
+    assert wide.shape == (1, 8 * 128) and emb.n_channels_ == 8
+    avg = EchoEmbedder(model=TINY, band_layout="mean", multichannel="mean").fit_transform([str(multi)])
+    np.testing.assert_allclose(avg[0], wide[0].reshape(8, 128).mean(0), atol=1e-5)
+    first = EchoEmbedder(model=TINY, band_layout="mean", multichannel="first").fit_transform([str(multi)])
+    np.testing.assert_allclose(first[0], wide[0][:128], atol=1e-6)
+
+
+def test_channel_count_mismatch_is_named():
+    X = [np.stack([_noise(1600), _noise(1600, 1)]), _noise(1600)[None, :]]
+    with pytest.raises(SignalError, match=r"2 channel\(s\).*X\[1\] has 1"):
+        EchoEmbedder(model=TINY, sample_rate=16000).fit(X)
+    EchoEmbedder(model=TINY, sample_rate=16000, multichannel="mean").fit_transform(X)
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "X, kwargs, exc, pattern",
+    [
+        ([np.zeros(0)], {"sample_rate": 16000}, ValueError, r"X\[0\].*empty"),
+        ([_noise(1600), _noise(100)], {"sample_rate": 16000}, ValueError, r"X\[1\] has 100 samples"),
+        ([_noise(1600), np.array([0.0, np.nan] * 800)], {"sample_rate": 16000}, ValueError, r"X\[1\].*NaN"),
+        ([np.array([0.0, np.inf] * 800)], {"sample_rate": 16000}, ValueError, r"X\[0\].*inf"),
+        ([np.zeros((2, 2, 800))], {"sample_rate": 16000}, ValueError, r"X\[0\].*dimensions"),
+        ([np.array(["a"] * 1600)], {"sample_rate": 16000}, ValueError, r"X\[0\]"),
+        ([_noise(1600)], {}, ValueError, r"no sampling rate for X\[0\]"),
+        ([(_noise(1600), -5.0)], {}, ValueError, r"X\[0\].*positive"),
+        ([(_noise(1600), float("nan"))], {}, ValueError, r"X\[0\]"),
+    ],
+)
+def test_bad_input_names_the_item_and_rule(X, kwargs, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        EchoEmbedder(model=TINY, **kwargs).fit_transform(X)
+
+
+def test_bad_files_are_named(tmp_path):
+    missing = tmp_path / "gone.wav"
+    with pytest.raises(FileNotFoundError, match=r"X\[1\].*gone\.wav"):
+        EchoEmbedder(model=TINY).fit([str(MIMII_DIR / "normal" / "00000000.wav"), str(missing)])
+    odd = tmp_path / "signal.xyz"
+    odd.write_text("1,2,3")
+    with pytest.raises(ValueError, match=r"signal\.xyz.*unsupported"):
+        EchoEmbedder(model=TINY, sample_rate=16000).fit([str(odd)])
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF0000WAVEfmt garbage")
+    with pytest.raises(ValueError, match=r"broken\.wav"):
+        EchoEmbedder(model=TINY).fit([str(broken)])
+
+
+def test_rate_array_length_must_match():
+    with pytest.raises(ValueError, match=r"3.*2|2.*3"):
+        EchoEmbedder(model=TINY).fit([_noise(1600), _noise(1600)], sample_rate=[16000, 16000, 8000])
+
+
+def test_transform_before_fit():
+    with pytest.raises(NotFittedError):
+        EchoEmbedder(model=TINY, sample_rate=16000).transform([_noise(1600)])
+
+
+def test_one_bad_item_never_becomes_a_zero_row():
+    emb = EchoEmbedder(model=TINY, sample_rate=16000).fit([_noise(1600)])
+    with pytest.raises(ValueError, match=r"X\[2\]"):
+        emb.transform([_noise(1600), _noise(1600, 1), np.full(1600, np.nan), _noise(1600, 3)])
+
+
+def test_unreachable_model_explains_how_to_pass_a_local_file(tmp_path, monkeypatch):
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="model='/path/to/model.safetensors'"):
+        EchoEmbedder(sample_rate=16000).fit([_noise(1600)])
+
+
+# --------------------------------------------------------------------------- cache and search
+def test_grid_search_embeds_each_signal_exactly_once(monkeypatch):
+    """GridSearchCV over k (5 values x 5 folds) calls the encoder on exactly N distinct signals."""
+    seen = []
+    real = embedder_module.encode_chunks
+
+    def counting_encode_chunks(encoder, jobs, **kw):
+        seen.extend(hash(job.samples.tobytes()) for job in jobs)
+        return real(encoder, jobs, **kw)
+
+    monkeypatch.setattr(embedder_module, "encode_chunks", counting_encode_chunks)
+    rng = np.random.default_rng(0)
+    n = 30
+    X = [rng.standard_normal(1600 + 16 * i).astype(np.float32) for i in range(n)]
+    y = np.arange(n) % 3
+    pipe = Pipeline(
+        [("embed", EchoEmbedder(model=TINY, sample_rate=16000)), ("knn", KNeighborsClassifier())]
+    )
+    grid = GridSearchCV(pipe, {"knn__n_neighbors": [1, 3, 5, 7, 9]}, cv=5).fit(X, y)
+    assert len(seen) == n and len(set(seen)) == n
+    assert cache_info()["misses"] == n
+    assert grid.best_params_["knn__n_neighbors"] in (1, 3, 5, 7, 9)
+
+
+def test_disk_cache_round_trip(tmp_path):
+    X = [_noise(1600), _noise(3200, 1)]
+    emb = EchoEmbedder(model=TINY, sample_rate=16000, cache=str(tmp_path))
+    first = emb.fit_transform(X)
+    files = sorted(tmp_path.rglob("*.npy"))
+    assert len(files) == 2
+    clear_cache()
+    again = clone(emb).fit_transform(X)
+    info = cache_info()
+    assert info["hits"] == 2 and info["misses"] == 0
+    np.testing.assert_array_equal(first, again)
+    np.load(files[0], allow_pickle=False)
+
+
+def test_no_cache_recomputes():
+    X = [_noise(1600)]
+    EchoEmbedder(model=TINY, sample_rate=16000, cache=False).fit_transform(X)
+    assert cache_info()["entries"] == 0
+
+
+def test_metadata_routing_slices_rates_with_x():
+    X = [_noise(12000, i) if i % 2 else _noise(16000, i) for i in range(12)]
+    rates = np.array([12000 if i % 2 else 16000 for i in range(12)], dtype=float)
+    y = np.arange(12) % 2
+    with sklearn.config_context(enable_metadata_routing=True):
+        embed = EchoEmbedder(model=TINY).set_fit_request(sample_rate=True).set_transform_request(
+            sample_rate=True
+        )
+        pipe = Pipeline([("embed", embed), ("knn", KNeighborsClassifier(n_neighbors=1))])
+        scores = cross_val_score(pipe, X, y, cv=3, params={"sample_rate": rates})
+        assert scores.shape == (3,)
+        grid = GridSearchCV(pipe, {"knn__n_neighbors": [1, 3]}, cv=3)
+        grid.fit(X, y, sample_rate=rates)
+        assert grid.best_estimator_.predict(X, sample_rate=rates).shape == (12,)
+
+
+# --------------------------------------------------------------------------- clone, pickle, jobs
+def test_clone_pickle_and_joblib_give_the_same_embeddings():
+    X = [_noise(16000 * 3, 0), _noise(16000 * 25, 1), _noise(4000, 2)]  # one with 2 chunks
+    emb = EchoEmbedder(model=TINY, sample_rate=16000, cache=False).fit(X)
+    ref = emb.transform(X)
+    blob = pickle.dumps(emb)
+    assert b"torch" not in blob  # no model inside
+    np.testing.assert_array_equal(pickle.loads(blob).transform(X), ref)
+    np.testing.assert_array_equal(clone(emb).fit(X).transform(X), ref)
+    par = clone(emb).set_params(n_jobs=2).fit(X).transform(X)
+    np.testing.assert_allclose(par, ref, atol=1e-5)
+    out = joblib.Parallel(n_jobs=2)(joblib.delayed(emb.transform)([x]) for x in X)
+    np.testing.assert_allclose(np.concatenate(out), ref, atol=1e-5)
+
+
+def test_progress_bar(capsys):
+    EchoEmbedder(model=TINY, sample_rate=16000, progress=True, cache=False).fit_transform(
+        [_noise(1600)]
+    )
+    assert "ECHO" in capsys.readouterr().err
+
+
+def test_dask_local_cluster_parallel_post_fit():
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    distributed = pytest.importorskip("distributed")
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    files = [str(p) for p in sorted((MIMII_DIR / "normal").glob("*.wav"))[:4]]
+    emb = EchoEmbedder(model=TINY, band_layout="mean", cache=False).fit(files)
+    ref = emb.transform(files)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster):
+        ddf = dd.from_pandas(pd.DataFrame({"path": files}), npartitions=2)
+        ppf = wrappers.ParallelPostFit(
+            estimator=emb, transform_meta=np.zeros((0, emb.n_features_out_), np.float32)
+        )
+        out = np.asarray(ppf.transform(ddf).compute())
+        with joblib.parallel_backend("dask"):
+            spread = clone(emb).set_params(n_jobs=2).fit(files).transform(files)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    np.testing.assert_allclose(spread, ref, atol=1e-5)
