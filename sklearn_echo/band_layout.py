@@ -8,17 +8,19 @@ the ``B`` band vectors of a signal to ``K`` slots:
     The reference: the ``B`` bands side by side (``K = B``). Every signal of a
     fitted embedder must have the same band count.
 ``"relative"``
-    ``K`` slots on a fixed grid of *relative* frequency (0 to Nyquist), ``K``
-    being the band count of the lowest sampling rate seen in ``fit``. Each
-    slot is the overlap-weighted mean of the bands covering it, so any rate
-    maps to the same width. This follows ECHO's own frequency encoding, which
-    is relative to Nyquist.
+    ``K`` slots on a fixed grid of *relative* frequency (0 to Nyquist): the
+    bands of the lowest sampling rate seen in ``fit``. A signal at another
+    rate contributes each of its bands to the slots it overlaps, weighted by
+    the overlap, so any rate maps to the same width (and the lowest rate maps
+    to its own bands exactly). This follows ECHO's own frequency encoding,
+    which is relative to Nyquist.
 ``"hz"``
     Slots aligned on *absolute* frequency: every band spans about 1280 Hz at
     every rate (32 bins of about 40 Hz), so band ``b`` covers the same Hz at
-    12 and at 48 kHz. ``K`` is the band count of the highest rate seen in
-    ``fit`` (the frequency range learned in ``fit``); slots above a signal's
-    Nyquist are zero, bands above the fitted range are dropped.
+    12 and at 48 kHz. ``K`` is the band count of the lowest rate seen in
+    ``fit``: the common frequency range of the fitted signals. Bands above it
+    are dropped; a signal whose rate does not reach the range is an error
+    (refit with that rate included), never zero-filled.
 ``"mean"``
     The mean of all bands (``K = 1``).
 """
@@ -46,7 +48,7 @@ def n_slots(layout: str, sample_rates, band_width: int = 32) -> int:
     if layout == "relative":
         return counts[0]
     if layout == "hz":
-        return counts[-1]
+        return counts[0]
     if layout == "mean":
         return 1
     raise ValueError(f"unknown band_layout {layout!r}; use one of {LAYOUTS}")
@@ -64,8 +66,31 @@ def _mixed_message(sample_rates, band_width) -> str:
     )
 
 
-def layout_matrix(layout: str, sample_rate: float, k: int, band_width: int = 32) -> np.ndarray:
-    """The ``(K, B)`` matrix that maps a signal's ``B`` band vectors to ``K`` slots."""
+def _relative_edges(sample_rate: float, band_width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Relative (0 = DC, 1 = Nyquist) lower and upper edges of every band at ``sample_rate``."""
+    plan = band_plan(sample_rate, band_width)
+    bin_rel = (sample_rate / plan.n_fft) / (sample_rate / 2.0)
+    starts = np.arange(plan.n_bands) * band_width
+    ends = np.minimum(starts + band_width, plan.n_bins)
+    lo = np.minimum(starts * bin_rel, 1.0)
+    hi = np.minimum(ends * bin_rel, 1.0)
+    hi[-1] = 1.0  # the last band reaches Nyquist
+    return lo, hi
+
+
+def layout_matrix(
+    layout: str,
+    sample_rate: float,
+    k: int,
+    band_width: int = 32,
+    reference_rate: float | None = None,
+) -> np.ndarray:
+    """The ``(K, B)`` matrix that maps a signal's ``B`` band vectors to ``K`` slots.
+
+    For ``"relative"``, the slots are the bands of ``reference_rate`` (the
+    lowest rate seen in ``fit``) on the relative-frequency axis, and each
+    band contributes to a slot in proportion to their overlap.
+    """
     plan = band_plan(sample_rate, band_width)
     b = plan.n_bands
     if layout == "concat":
@@ -79,19 +104,21 @@ def layout_matrix(layout: str, sample_rate: float, k: int, band_width: int = 32)
     if layout == "mean":
         return np.full((1, b), 1.0 / b, dtype=np.float32)
     if layout == "hz":
-        m = np.zeros((k, b), dtype=np.float32)
-        for i in range(min(k, b)):
-            m[i, i] = 1.0
-        return m
+        if b < k:
+            raise ValueError(
+                f"band_layout='hz' was fitted on a common range of {k} bands "
+                f"(0 to about {k * band_width * sample_rate / plan.n_fft / 1000:.1f} kHz), but "
+                f"{sample_rate:g} Hz gives only {b} bands; refit with this rate included"
+            )
+        return np.eye(k, b, dtype=np.float32)
     if layout == "relative":
-        bin_hz = sample_rate / plan.n_fft
-        nyq = sample_rate / 2.0
-        lo = np.arange(b) * band_width * bin_hz / nyq
-        hi = np.minimum(np.minimum(np.arange(1, b + 1) * band_width, plan.n_bins) * bin_hz / nyq, 1.0)
-        lo = np.minimum(lo, 1.0)
-        edges = np.linspace(0.0, 1.0, k + 1)
+        ref = sample_rate if reference_rate is None else reference_rate
+        slot_lo, slot_hi = _relative_edges(ref, band_width)
+        if len(slot_lo) != k:
+            raise ValueError(f"reference rate {ref:g} Hz gives {len(slot_lo)} slots, not {k}")
+        lo, hi = _relative_edges(sample_rate, band_width)
         overlap = np.clip(
-            np.minimum(edges[1:, None], hi[None, :]) - np.maximum(edges[:-1, None], lo[None, :]),
+            np.minimum(slot_hi[:, None], hi[None, :]) - np.maximum(slot_lo[:, None], lo[None, :]),
             0.0,
             None,
         )

@@ -114,7 +114,8 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
     sample_rates_ : ndarray
         Distinct sampling rates seen in ``fit``.
     frequency_range_ : tuple of float
-        ``(0, highest Nyquist frequency seen in fit)`` in Hz.
+        ``(0, lowest Nyquist frequency seen in fit)`` in Hz: the range every
+        fitted signal covers (the slots of ``band_layout="hz"``).
     n_channels_ : int
         Channels per signal (``multichannel="concatenate"``), else 1.
     model_fingerprint_ : str
@@ -325,7 +326,9 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         for (i, _), vec in zip(channels, per_channel):
             sr = signals[i].sample_rate
             if sr not in matrices:
-                matrices[sr] = layout_matrix(self.band_layout, sr, k, self._band_width)
+                matrices[sr] = layout_matrix(
+                    self.band_layout, sr, k, self._band_width, float(self.sample_rates_.min())
+                )
             grouped[i].append(apply_layout(vec, matrices[sr], d))
         rows = []
         for parts in grouped:
@@ -372,7 +375,7 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         self.embed_dim_ = cfg.embed_dim
         self.n_slots_ = n_slots(self.band_layout, rates, cfg.band_width)
         self.sample_rates_ = rates
-        self.frequency_range_ = (0.0, float(rates.max() / 2.0))
+        self.frequency_range_ = (0.0, float(rates.min() / 2.0))
         if self.multichannel == "concatenate":
             self.n_channels_ = None
             self._channels(signals)  # raises naming items whose channel count differs
@@ -391,6 +394,19 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
             return np.zeros((0, self.n_features_out_), dtype=np.float32)
         if self.band_layout == "concat":
             n_slots("concat", [s.sample_rate for s in signals], self._band_width)
+        problems = {}
+        for s in signals:
+            if s.sample_rate in problems:
+                continue
+            try:
+                layout_matrix(
+                    self.band_layout, s.sample_rate, self.n_slots_, self._band_width,
+                    float(self.sample_rates_.min()),
+                )
+            except ValueError as exc:
+                problems[s.sample_rate] = f"{s.source}: {exc}"
+        if problems:
+            raise SignalError("; ".join(problems.values()))
         channels = self._channels(signals)
         per_channel = self._band_vectors(signals, channels)
         return np.stack(self._assemble(signals, channels, per_channel)).astype(np.float32)

@@ -98,7 +98,7 @@ def test_concat_layout_names_the_rates_it_cannot_mix():
         emb.transform([X[1]])
 
 
-@pytest.mark.parametrize("layout, width", [("relative", 4 * 128), ("hz", 19 * 128), ("mean", 128)])
+@pytest.mark.parametrize("layout, width", [("relative", 4 * 128), ("hz", 4 * 128), ("mean", 128)])
 def test_fixed_width_layouts_mix_any_rates(layout, width):
     rates = [8000, 12000, 16000, 44100, 48000]
     X = [(_noise(int(0.5 * sr), i), sr) for i, sr in enumerate(rates)]
@@ -114,10 +114,30 @@ def test_hz_layout_aligns_bands_on_absolute_frequency():
     x48 = _noise(48000)
     x12 = _noise(12000, 1)
     emb = EchoEmbedder(model=TINY, band_layout="hz").fit([(x12, 12000), (x48, 48000)])
-    out = emb.transform([(x12, 12000)])[0].reshape(19, 128)
-    ref = EchoEmbedder(model=TINY, band_layout="concat").fit_transform([(x12, 12000)])[0]
-    np.testing.assert_allclose(out[:5].ravel(), ref, atol=1e-6)
-    assert not out[5:].any()  # above 6 kHz: nothing measured, documented zeros
+    assert emb.n_slots_ == 5 and emb.frequency_range_ == (0.0, 6000.0)
+    both = emb.transform([(x12, 12000), (x48, 48000)])
+    ref12 = EchoEmbedder(model=TINY, band_layout="concat").fit_transform([(x12, 12000)])[0]
+    ref48 = EchoEmbedder(model=TINY, band_layout="concat").fit_transform([(x48, 48000)])[0]
+    np.testing.assert_allclose(both[0], ref12, atol=1e-6)
+    np.testing.assert_allclose(both[1], ref48[: 5 * 128], atol=1e-6)  # bands above 6.4 kHz dropped
+    with pytest.raises(ValueError, match=r"X\[0\].*8000 Hz gives only 4 bands"):
+        emb.transform([(_noise(8000), 8000)])
+
+
+def test_relative_layout_pools_onto_a_relative_grid():
+    """Slots are overlap-weighted means of the bands: at the fitted lowest rate, the bands themselves."""
+    x12, x48 = _noise(12000), _noise(48000, 1)
+    emb = EchoEmbedder(model=TINY, band_layout="relative").fit([(x12, 12000), (x48, 48000)])
+    out = emb.transform([(x12, 12000), (x48, 48000)])
+    ref12 = EchoEmbedder(model=TINY, band_layout="concat").fit_transform([(x12, 12000)])[0]
+    np.testing.assert_allclose(out[0], ref12, atol=1e-6)
+    from sklearn_echo.band_layout import layout_matrix
+
+    w = layout_matrix("relative", 48000, 5, 32, 12000)
+    assert w.shape == (5, 19)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-6)
+    ref48 = EchoEmbedder(model=TINY, band_layout="concat").fit_transform([(x48, 48000)])[0]
+    np.testing.assert_allclose(out[1], (w @ ref48.reshape(19, 128)).ravel(), atol=1e-5)
 
 
 # --------------------------------------------------------------------------- input forms
