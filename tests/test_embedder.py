@@ -181,8 +181,8 @@ def test_fit_is_cheap_and_records_what_transform_needs():
     clear_cache()
     emb = EchoEmbedder(model=TINY, band_layout="hz").fit([(_noise(12000), 12000), (_noise(48000), 48000)])
     assert cache_info()["misses"] == 0  # nothing was embedded
-    assert emb.n_features_out_ == 19 * 128 and emb.n_slots_ == 19 and emb.embed_dim_ == 128
-    assert emb.frequency_range_ == (0.0, 24000.0)
+    assert emb.n_features_out_ == 5 * 128 and emb.n_slots_ == 5 and emb.embed_dim_ == 128
+    assert emb.frequency_range_ == (0.0, 6000.0)
     np.testing.assert_array_equal(emb.sample_rates_, [12000.0, 48000.0])
 
 
