@@ -217,7 +217,9 @@ def _rates(text: str) -> list[float]:
 def _common_options(*, signals: bool) -> argparse.ArgumentParser:
     from .band_layout import LAYOUTS
     from .checkpoint import DEFAULT_MODEL
+    from .embedder import EchoEmbedder
 
+    defaults = EchoEmbedder().get_params()
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("model")
     g.add_argument(
@@ -228,17 +230,17 @@ def _common_options(*, signals: bool) -> argparse.ArgumentParser:
     )
     g.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) to pin")
     g.add_argument(
-        "--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)"
+        "--device", default=defaults["device"], help="auto, cpu, cuda or cuda:N (default: %(default)s)"
     )
     g.add_argument(
         "--dtype",
-        default="float32",
+        default=defaults["dtype"],
         choices=("float32", "bfloat16", "float16"),
         help="compute precision (default: %(default)s)",
     )
     g.add_argument(
         "--band-layout",
-        default="relative",
+        default=defaults["band_layout"],
         choices=LAYOUTS,
         help="how band vectors become features; relative and hz give one width at any mix "
         "of sampling rates (default: %(default)s)",
@@ -255,13 +257,13 @@ def _common_options(*, signals: bool) -> argparse.ArgumentParser:
         )
         s.add_argument(
             "--mat-key",
-            default="DE_time",
+            default=defaults["mat_key"],
             help="variable read from .mat files: the one named so or ending in _KEY "
             "(default: %(default)s)",
         )
         s.add_argument(
             "--multichannel",
-            default="concatenate",
+            default=defaults["multichannel"],
             choices=("concatenate", "mean", "first"),
             help="multichannel recordings: channel embeddings side by side, their mean, or "
             "the first channel (default: %(default)s)",
@@ -559,8 +561,10 @@ def _cmd_detect(args) -> int:
         )
     _, normal_signals = _load(args, args.normal)
     _, test_signals = _load(args, test_paths)
-    emb = _embedder(args)
-    X_normal = emb.fit_transform(normal_signals)
+    # The embedder learns no statistics in fit, only the rates and channel count that
+    # set its output width: fitted on both sets, test files may come at any rate.
+    emb = _embedder(args).fit(normal_signals + test_signals)
+    X_normal = emb.transform(normal_signals)
     X_test = emb.transform(test_signals)
     det = EchoKNNAnomalyDetector(n_neighbors=args.k, metric=args.metric).fit(X_normal)
     scores = det.anomaly_score(X_test)
@@ -568,7 +572,7 @@ def _cmd_detect(args) -> int:
 
     rows = []
     for i, p in enumerate(test_paths):
-        row = {"path": p, "anomaly_score": f"{scores[i]:.6g}", "is_anomaly": int(flagged[i])}
+        row = {"path": p, "anomaly_score": f"{scores[i]:.9g}", "is_anomaly": int(flagged[i])}
         if have_labels:
             row["label"] = "anomaly" if labels[i] == 1 else "normal"
         rows.append(row)
@@ -725,8 +729,9 @@ def _width(layout: str, n_bands: int, embed_dim: int) -> int:
     return embed_dim if layout == "mean" else n_bands * embed_dim
 
 
-def model_info(encoder, rates, band_layout="relative") -> dict:
+def model_info(encoder, rates, band_layout="hz") -> dict:
     """What ``sklearn-echo info`` prints, as a dict (see :func:`main`)."""
+    from .band_layout import n_slots
     from .spectrogram import HOP_SECONDS, band_plan, stft_params
 
     cfg = encoder.config
@@ -743,17 +748,12 @@ def model_info(encoder, rates, band_layout="relative") -> dict:
                 "width": _width(band_layout, plan.n_bands, cfg.embed_dim),
             }
         )
-    counts = [r["bands"] for r in per_rate]
     mixed = None
-    if counts:
-        if band_layout == "relative":
-            mixed = min(counts) * cfg.embed_dim
-        elif band_layout == "hz":
-            mixed = max(counts) * cfg.embed_dim
-        elif band_layout == "mean":
-            mixed = cfg.embed_dim
-        elif len(set(counts)) == 1:
-            mixed = counts[0] * cfg.embed_dim
+    if per_rate:
+        try:
+            mixed = n_slots(band_layout, rates, cfg.band_width) * cfg.embed_dim
+        except ValueError:  # concat cannot mix band counts
+            mixed = None
     return {
         "model": str(encoder.checkpoint_path),
         "fingerprint": encoder.fingerprint,
