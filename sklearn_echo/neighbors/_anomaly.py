@@ -368,7 +368,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
             keys = list(self._keys)
             for d in uniq:
                 if not any(_same(d, k) for k in keys):
-                    keys.append(d)
+                    keys.append(_key(d))
             lookup = {_key(k): i for i, k in enumerate(keys)}
             bank_new = np.array([lookup[_key(d)] for d in dom_new], dtype=np.int64)
         else:

@@ -198,7 +198,7 @@ class NeighborIndex:
     >>> ind
     array([[0, 2]])
     >>> dist.round(4)
-    array([[0.0012, 0.2567]])
+    array([[0.0012, 0.2585]])
     """
 
     def __init__(

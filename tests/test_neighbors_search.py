@@ -1,0 +1,226 @@
+"""The neighbour-search layer shared by the k-NN estimators."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.neighbors import NearestNeighbors
+
+import sklearn_echo.neighbors._search as search
+from sklearn_echo.neighbors import NeighborIndex
+from sklearn_echo.neighbors._search import ZeroNormWarning
+
+
+def _clustered(n, dim, n_clusters=8, rank=6, noise=0.3, seed=0):
+    """Gaussian mixture in a low-dimensional subspace plus isotropic noise."""
+    rng = np.random.RandomState(seed)
+    basis = rng.normal(size=(rank, dim))
+    centers = rng.normal(scale=4.0, size=(n_clusters, rank))
+    labels = rng.randint(n_clusters, size=n)
+    latent = centers[labels] + rng.normal(size=(n, rank))
+    return (latent @ basis + noise * rng.normal(size=(n, dim))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def bank_and_queries():
+    X = _clustered(700, 24, seed=1)
+    return X[:500], X[500:]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("block_bytes", [64 * 2**20, 4 * 37 * 11])
+def test_brute_equals_sklearn_nearest_neighbors(bank_and_queries, metric, block_bytes):
+    bank, queries = bank_and_queries
+    index = NeighborIndex(metric=metric, algorithm="brute", block_bytes=block_bytes).fit(bank)
+    ref = NearestNeighbors(n_neighbors=7, algorithm="brute", metric=metric).fit(
+        bank.astype(np.float64)
+    )
+    dist, ind = index.kneighbors(queries, 7)
+    ref_dist, ref_ind = ref.kneighbors(queries.astype(np.float64))
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-5, atol=1e-6)
+    assert dist.dtype == np.float64 and ind.dtype == np.int64
+
+    # leave-self-out on the bank = sklearn's kneighbors(X=None)
+    dist, ind = index.kneighbors(None, 5, exclude_self=True)
+    ref_dist, ref_ind = ref.kneighbors(None, 5)
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-5, atol=1e-6)
+
+
+def test_block_sizes_bound_memory():
+    index = NeighborIndex(algorithm="brute", block_bytes=2**20).fit(np.ones((100_000, 2)))
+    qb, bb = index._blocks(10_000)
+    assert 4 * qb * bb <= 2**20
+    assert qb < 10_000 and bb < 100_000
+
+
+def test_ties_go_to_the_lower_bank_index():
+    bank = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [2.0, 0.0], [1.0, 0.0]])
+    cos = NeighborIndex(metric="cosine", algorithm="brute").fit(bank)
+    dist, ind = cos.kneighbors([[3.0, 0.0]], 4)
+    np.testing.assert_array_equal(ind, [[0, 2, 3, 4]])
+    np.testing.assert_array_equal(dist, [[0.0, 0.0, 0.0, 0.0]])
+    euc = NeighborIndex(metric="euclidean", algorithm="brute").fit(bank)
+    dist, ind = euc.kneighbors([[1.0, 0.0]], 4)
+    np.testing.assert_array_equal(ind, [[0, 2, 4, 3]])
+    np.testing.assert_array_equal(dist, [[0.0, 0.0, 0.0, 1.0]])
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_wide_ties_across_blocks_are_resolved_exactly(metric):
+    # 300 identical rows: every candidate ties; tiny blocks force the rescan
+    bank = np.vstack([np.full((300, 4), 2.0), np.full((1, 4), 9.0) * [1, -1, 1, -1]])
+    index = NeighborIndex(metric=metric, algorithm="brute", block_bytes=4 * 3 * 17).fit(bank)
+    dist, ind = index.kneighbors(np.full((3, 4), 2.0), 5)
+    np.testing.assert_array_equal(ind, np.tile(np.arange(5), (3, 1)))
+    np.testing.assert_allclose(dist, 0.0, atol=1e-12)
+    dist, ind = index.kneighbors(None, 3, exclude_self=True)
+    np.testing.assert_array_equal(ind[:4], [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])
+    assert ind[300].tolist() == [0, 1, 2]
+
+
+def test_results_are_deterministic_and_independent_of_n_jobs(bank_and_queries):
+    bank, queries = bank_and_queries
+    threads = torch.get_num_threads()
+    a = NeighborIndex(algorithm="brute", n_jobs=1).fit(bank).kneighbors(queries, 4)
+    b = NeighborIndex(algorithm="brute", n_jobs=-1).fit(bank).kneighbors(queries, 4)
+    c = NeighborIndex(algorithm="brute").fit(bank).kneighbors(queries, 4)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    for x, y in zip(a, c):
+        np.testing.assert_array_equal(x, y)
+    assert torch.get_num_threads() == threads
+
+
+def test_add_equals_fit_on_the_concatenation(bank_and_queries):
+    bank, queries = bank_and_queries
+    for metric in ["cosine", "euclidean"]:
+        grown = NeighborIndex(metric=metric, algorithm="brute").fit(bank[:200]).add(bank[200:])
+        full = NeighborIndex(metric=metric, algorithm="brute").fit(bank)
+        d1, i1 = grown.kneighbors(queries, 6)
+        d2, i2 = full.kneighbors(queries, 6)
+        np.testing.assert_array_equal(i1, i2)
+        np.testing.assert_allclose(d1, d2, rtol=1e-6, atol=1e-7)
+        assert grown.n_samples_ == 500
+
+
+def test_bank_kneighbors_is_the_reverse_query(bank_and_queries):
+    bank, queries = bank_and_queries
+    index = NeighborIndex(metric="euclidean", algorithm="brute").fit(bank)
+    dist, ind = index.bank_kneighbors(queries, 3)
+    ref_dist, ref_ind = (
+        NearestNeighbors(n_neighbors=3, algorithm="brute").fit(queries).kneighbors(bank)
+    )
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-5)
+
+
+def test_exclude_leaves_out_one_bank_row_per_query(bank_and_queries):
+    bank, _ = bank_and_queries
+    index = NeighborIndex(algorithm="brute").fit(bank)
+    excl = np.array([0, -1, 7])
+    dist, ind = index.kneighbors(bank[[0, 1, 7]], 2, exclude=excl)
+    assert 0 not in ind[0] and 7 not in ind[2]
+    assert ind[1, 0] == 1 and dist[1, 0] == 0.0
+
+
+def test_zero_norm_rows_warn_and_sit_at_distance_one():
+    bank = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
+    with pytest.warns(ZeroNormWarning, match=r"zero-norm row\(s\) 1"):
+        index = NeighborIndex(metric="cosine", algorithm="brute").fit(bank)
+    with pytest.warns(ZeroNormWarning, match=r"The queries has zero-norm row\(s\) 0"):
+        dist, ind = index.kneighbors([[0.0, 0.0]], 3)
+    np.testing.assert_allclose(dist, [[1.0, 1.0, 1.0]])
+    np.testing.assert_array_equal(ind, [[0, 1, 2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # euclidean has no such issue
+        NeighborIndex(metric="euclidean", algorithm="brute").fit(bank).kneighbors([[0.0, 0.0]], 1)
+
+
+def test_bad_input_errors():
+    index = NeighborIndex(algorithm="brute").fit(np.eye(3))
+    with pytest.raises(ValueError, match=r"NaN or infinity .* row\(s\) 1"):
+        NeighborIndex().fit([[1.0, 2.0], [np.nan, 1.0]])
+    with pytest.raises(ValueError, match=r"row\(s\) 0"):
+        index.kneighbors([[np.inf, 1.0, 0.0]], 1)
+    with pytest.raises(ValueError, match="float32"):  # overflows float32
+        NeighborIndex().fit([[1e39, 1.0]])
+    with pytest.raises(ValueError, match="must have 3 features"):
+        index.kneighbors(np.ones((2, 4)), 1)
+    with pytest.raises(ValueError, match="bank is empty"):
+        NeighborIndex().fit(np.empty((0, 3)))
+    with pytest.raises(ValueError, match=r"n_neighbors=4 is larger than the 3 bank"):
+        index.kneighbors(np.ones((1, 3)), 4)
+    with pytest.raises(ValueError, match=r"larger than the 2 bank vector\(s\) available"):
+        index.kneighbors(None, 3, exclude_self=True)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        NeighborIndex(metric="manhattan").fit(np.eye(2))
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        NeighborIndex(algorithm="kd_tree").fit(np.eye(2))
+    with pytest.raises(ValueError, match="Vectors added to the bank must have 3"):
+        index.add(np.ones((1, 2)))
+
+
+def test_auto_rule_uses_the_bank_size(monkeypatch):
+    X = np.random.RandomState(0).normal(size=(50, 3))
+    assert NeighborIndex(algorithm="auto").fit(X).algorithm_ == "brute"
+    monkeypatch.setattr(search, "AUTO_BRUTE_MAX_BANK", 49)
+    # the pynndescent graph is built lazily, at the first query
+    assert NeighborIndex(algorithm="auto").fit(X).algorithm_ == "pynndescent"
+    assert NeighborIndex(algorithm="brute").fit(X).algorithm_ == "brute"
+
+
+def test_pickle_round_trip(bank_and_queries):
+    bank, queries = bank_and_queries
+    index = NeighborIndex(metric="euclidean", algorithm="brute").fit(bank)
+    clone = pickle.loads(pickle.dumps(index))
+    for x, y in zip(index.kneighbors(queries, 3), clone.kneighbors(queries, 3)):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.fixture(scope="module")
+def pynndescent_index():
+    X = _clustered(3000, 32, n_clusters=12, seed=3)
+    index = NeighborIndex(
+        metric="cosine", algorithm="pynndescent", random_state=0, n_jobs=1
+    ).fit(X[:2600])
+    index.kneighbors(X[:1], 1)  # build the graph once for the module
+    return index, X[:2600], X[2600:]
+
+
+def test_pynndescent_agrees_with_brute(pynndescent_index):
+    index, bank, queries = pynndescent_index
+    exact = NeighborIndex(metric="cosine", algorithm="brute").fit(bank)
+    d_apx, i_apx = index.kneighbors(queries, 5)
+    d_ex, i_ex = exact.kneighbors(queries, 5)
+    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(i_apx, i_ex)])
+    assert recall >= 0.95, recall
+    # distances are exact for the neighbours it returns, sorted
+    rows = np.repeat(np.arange(len(queries)), 5)
+    ref = 1 - np.einsum(
+        "ij,ij->i",
+        queries[rows] / np.linalg.norm(queries[rows], axis=1, keepdims=True),
+        bank[i_apx.ravel()] / np.linalg.norm(bank[i_apx.ravel()], axis=1, keepdims=True),
+    )
+    np.testing.assert_allclose(d_apx.ravel(), ref, atol=1e-6)
+    assert (np.diff(d_apx, axis=1) >= 0).all()
+    # leave-self-out on the bank
+    d_self, i_self = index.kneighbors(None, 3, exclude_self=True)
+    assert not (i_self == np.arange(len(bank))[:, None]).any()
+    exact_self = exact.kneighbors(None, 3, exclude_self=True)[1]
+    assert np.mean(i_self == exact_self) >= 0.95
+
+
+def test_pynndescent_pickles_and_grows(pynndescent_index):
+    index, bank, queries = pynndescent_index
+    clone = pickle.loads(pickle.dumps(index))  # graph rebuilt at the next query
+    assert clone._nnd is None
+    i1 = index.kneighbors(queries[:50], 3)[1]
+    i2 = clone.kneighbors(queries[:50], 3)[1]
+    assert np.mean(i1 == i2) >= 0.95
+    clone.add(queries[:10])
+    _, ind = clone.kneighbors(queries[:10], 1)
+    np.testing.assert_array_equal(ind[:, 0], len(bank) + np.arange(10))
