@@ -1,9 +1,9 @@
 """The ``sklearn-echo`` command: ECHO embeddings, anomaly detection and fault classification.
 
 One subcommand per job, all reading recordings through the package's loading
-layer (:func:`sklearn_echo.signals.expand_paths` and
-:func:`sklearn_echo.signals.load_signals`), so files are accepted or rejected
-exactly as :class:`~sklearn_echo.EchoEmbedder` accepts or rejects them::
+layer (``sklearn_echo.signals.expand_paths`` and
+``sklearn_echo.signals.load_signals``), so files are accepted or rejected
+exactly as ``sklearn_echo.EchoEmbedder`` accepts or rejects them:
 
     sklearn-echo embed recordings/ -o embeddings.npz
     sklearn-echo detect --normal train/normal --test test/ -o scores.csv --roc roc.png
@@ -730,7 +730,39 @@ def _width(layout: str, n_bands: int, embed_dim: int) -> int:
 
 
 def model_info(encoder, rates, band_layout="hz") -> dict:
-    """What ``sklearn-echo info`` prints, as a dict (see :func:`main`)."""
+    """What ``sklearn-echo info`` prints, as a dict.
+
+    Parameters
+    ----------
+    encoder : EchoEncoder
+        A loaded encoder (``sklearn_echo.checkpoint.load_encoder``).
+    rates : sequence of float
+        Sampling rates to describe, in Hz.
+    band_layout : {"hz", "relative", "concat", "mean"}, default="hz"
+        Layout whose embedding width is reported.
+
+    Returns
+    -------
+    dict
+        ``model`` (checkpoint path), ``fingerprint`` (SHA-256), ``parameters``,
+        ``embed_dim``, ``depth``, ``num_heads``, ``ffn_dim``, ``band_width``,
+        ``patch_width``, ``chunk_seconds``, ``segment_seconds``,
+        ``band_layout``, ``rates`` (one dict per rate: ``sample_rate``,
+        ``n_fft``, ``hop``, ``bands``, ``width``) and ``mixed_width`` (the
+        width with all ``rates`` in one model; ``None`` for ``"concat"``
+        when the band counts differ).
+
+    Examples
+    --------
+    >>> from sklearn_echo.checkpoint import load_encoder
+    >>> from sklearn_echo.cli import model_info
+    >>> enc = load_encoder("../shared/fixtures/echo_reference/tiny_echo.safetensors")
+    >>> info = model_info(enc, [12000, 48000])
+    >>> [(r["sample_rate"], r["bands"], r["width"]) for r in info["rates"]]
+    [(12000.0, 5, 640), (48000.0, 19, 2432)]
+    >>> info["mixed_width"]
+    640
+    """
     from .band_layout import n_slots
     from .spectrogram import HOP_SECONDS, band_plan, stft_params
 
@@ -838,10 +870,10 @@ def main(argv=None) -> int:
         ``model_fingerprint``, ``band_layout``, ``multichannel`` and ``dtype``.
     ``detect --normal PATH... --test PATH... [-o FILE.csv] [--roc FILE.png]``
         Score test recordings by their distance to normal ones; AUC and pAUC
-        when the paths give labels (see :func:`anomaly_label`).
+        when the paths give labels (see ``anomaly_label``).
     ``classify PATH... [--labels-from folder|REGEX] [--cv loo|K] [--k 5]``
         Cross-validated k-NN accuracy, overall and per class
-        (labels: :func:`class_labels`); ``--confusion FILE.png``.
+        (labels: ``class_labels``); ``--confusion FILE.png``.
     ``info [--rates HZ,...] [--json]``
         Checkpoint path, fingerprint, architecture; bands and embedding
         width per sampling rate.
@@ -853,8 +885,8 @@ def main(argv=None) -> int:
     Returns
     -------
     int
-        :data:`EXIT_OK`, :data:`EXIT_ERROR` (bad input or model, one
-        ``error: ...`` message on stderr) or :data:`EXIT_USAGE` (argparse
+        ``EXIT_OK``, ``EXIT_ERROR`` (bad input or model, one
+        ``error: ...`` message on stderr) or ``EXIT_USAGE`` (argparse
         exits with it by raising ``SystemExit``).
     """
     parser = build_parser()
