@@ -11,6 +11,7 @@ from .attention import STRATEGIES, FrequencyExcitation, TFDELayer, TimeExcitatio
 from .classifier import DEGramClassifier
 from .backbones import BACKBONES, BasicBlock, ResNet18, SmallCNN, make_backbone
 from .frontend import BinInterpolation, DEGram, DEGramNet, FrequencyNormalization
+from .plotting import plot_filterbank
 from .sincgram import (
     Filterbank,
     SincGram,
@@ -38,6 +39,7 @@ __all__ = [
     "FrequencyNormalization",
     "Filterbank",
     "SincGram",
+    "plot_filterbank",
     "butterworth_response",
     "hz_to_mel",
     "mel_to_hz",

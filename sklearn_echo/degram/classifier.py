@@ -236,6 +236,8 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "multichannel": [StrOptions({"mean", "first"})],
         "short_signals": [StrOptions({"error", "pad"})],
         "mat_key": [str, None],
+        "speed_perturbation": [Interval(numbers.Real, 0, 0.5, closed="left")],
+        "normalization": [StrOptions({"frequency", "global"}), None],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -272,6 +274,8 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         multichannel="mean",
         short_signals="error",
         mat_key="DE_time",
+        normalization="frequency",
+        speed_perturbation=0.0,
         max_epochs=30,
         batch_size=32,
         learning_rate=1e-3,
@@ -300,6 +304,8 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.multichannel = multichannel
         self.short_signals = short_signals
         self.mat_key = mat_key
+        self.normalization = normalization
+        self.speed_perturbation = speed_perturbation
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -427,6 +433,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             reference_rate=self.sample_rate_,
             reduction_ratio=self.reduction_ratio,
             strategy=self.attention_strategy,
+            normalization=self.normalization,
         )
         backbone = make_backbone(self.backbone, frontend.out_channels, n_classes)
         return DEGramNet(frontend, backbone)
@@ -559,14 +566,21 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         weights = np.array([(stop - start) for _, start, stop in segments], dtype=np.float64)
         which = rng.choice(len(segments), size=n_crops, p=weights / weights.sum())
         crops = []
+        s_max = self.speed_perturbation
         for s in which:
             i, start, stop = segments[s]
             L = self._window_length(signals[i][1])
-            offset = start + rng.randint(stop - start - L + 1)
-            crops.append((i, offset))
+            factor = 1.0
+            if s_max > 0:
+                # never read past the segment: cap the factor by its length
+                cap = (stop - start - 1) / L
+                factor = float(min(rng.uniform(1.0 - s_max, 1.0 + s_max), cap))
+            span = int(math.ceil(L * factor)) if factor != 1.0 else L
+            offset = start + rng.randint(stop - start - span + 1)
+            crops.append((i, offset, factor))
         by_rate = {}
-        for i, offset in crops:
-            by_rate.setdefault(signals[i][1], []).append((i, offset))
+        for crop in crops:
+            by_rate.setdefault(signals[crop[0]][1], []).append(crop)
         batches = []
         for rate in sorted(by_rate):
             group = by_rate[rate]
@@ -594,14 +608,23 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         params = [p for p in net.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=self.learning_rate, weight_decay=self.weight_decay)
 
-        def windows_of(pairs):
+        def windows_of(crops):
             out = []
-            for i, offset in pairs:
+            for i, offset, factor in crops:
                 x, r, _ = signals[i]
-                out.append(x[offset : offset + self._window_length(r)])
+                L = self._window_length(r)
+                if factor == 1.0:
+                    out.append(x[offset : offset + L])
+                else:  # speed perturbation: read L samples at `factor` times the rate
+                    span = int(math.ceil(L * factor)) + 1
+                    seg = x[offset : offset + span]
+                    pos = np.arange(L) * factor
+                    out.append(np.interp(pos, np.arange(len(seg)), seg).astype(np.float32))
             return out
 
-        val_x = windows_of([(i, k * self._window_length(signals[i][1])) for i, k in val_windows])
+        val_x = windows_of(
+            [(i, k * self._window_length(signals[i][1]), 1.0) for i, k in val_windows]
+        )
         val_r = [signals[i][1] for i, _ in val_windows]
         val_y = np.array([y_enc[i] for i, _ in val_windows])
 
@@ -622,7 +645,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             for batch in self._crop_batches(signals, segments, self.n_train_windows_, rng):
                 rate = signals[batch[0][0]][1]
                 xb = torch.from_numpy(np.stack(windows_of(batch))).to(device)
-                yb = torch.from_numpy(y_enc[[i for i, _ in batch]]).to(device)
+                yb = torch.from_numpy(y_enc[[c[0] for c in batch]]).to(device)
                 optimizer.zero_grad(set_to_none=True)
                 loss = criterion(net(xb, rate), yb)
                 loss.backward()

@@ -168,8 +168,11 @@ class DEGram(nn.Module):
         TF-DE combination.
     log : bool, default=True
         Log-compress band powers.
-    normalization : bool, default=True
-        Per-frequency standardisation at the end.
+    normalization : {"frequency", "global"} or None, default="frequency"
+        Final standardisation of the map: per example and per frequency row
+        over time (the published one; ``True`` means this too), per example
+        over all rows and frames together (the release's ``freq_norm=False``,
+        which keeps the spectral envelope), or none.
     eps : float, default=1e-7
         Added to standard deviations.
     log_eps : float, default=1e-10
@@ -199,7 +202,7 @@ class DEGram(nn.Module):
         reduction_ratio=1 / 16,
         strategy="maxout",
         log=True,
-        normalization=True,
+        normalization="frequency",
         eps=1e-7,
         log_eps=1e-10,
         win_duration=STFT_WINDOW_SECONDS,
@@ -219,7 +222,15 @@ class DEGram(nn.Module):
         self.attention = (
             TFDELayer(self.n_bands, reduction_ratio, strategy) if attention else None
         )
-        self.normalization = FrequencyNormalization(eps) if normalization else None
+        if normalization is True:
+            normalization = "frequency"
+        if normalization not in ("frequency", "global", None, False):
+            raise ValueError(
+                "normalization must be 'frequency', 'global' or None, got "
+                f"{normalization!r}"
+            )
+        self.normalization = FrequencyNormalization(eps) if normalization == "frequency" else None
+        self.global_normalization = normalization == "global"
         self.log = bool(log)
         self.eps = float(eps)
         self.log_eps = float(log_eps)
@@ -255,6 +266,8 @@ class DEGram(nn.Module):
             x = self.attention(x)
         if self.normalization is not None:
             x = self.normalization(x, mask)
+        elif self.global_normalization:
+            x = _global_standardise(x, mask, self.eps)
         return x
 
 

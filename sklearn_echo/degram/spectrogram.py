@@ -7,10 +7,11 @@ window length. The bin frequencies in Hz (``k * sample_rate / n_fft``) are what
 the :class:`~sklearn_echo.degram.SincGram` filters are evaluated on, which is
 why one learned filterbank can be applied to recordings at any rate.
 
-The spectrogram is scaled as a power spectral density
-(``|X|^2 / (sample_rate * sum(window^2))``), so summing it over bins times the
-bin width gives the power in a band in the signal's own units squared,
-independently of the rate.
+The spectrogram is scaled as a one-sided power spectral density
+(``2 |X|^2 / (sample_rate * sum(window^2))``, DC and Nyquist bins not doubled),
+so summing it over bins times the bin width gives the power in a band in the
+signal's own units squared, independently of the rate: a sine of amplitude
+``A`` has total power ``A^2 / 2``, white noise of variance ``s^2`` has ``s^2``.
 """
 
 from __future__ import annotations
@@ -136,4 +137,8 @@ class PowerSpectrogram(nn.Module):
         )
         power = stft.real.square() + stft.imag.square()
         scale = 1.0 / (float(sample_rate) * float(np.sum(np.hanning(win_length + 1)[:-1] ** 2)))
-        return (power * scale).unsqueeze(1)
+        # one-sided density: every bin but DC and Nyquist stands for two
+        one_sided = torch.full((n_fft // 2 + 1, 1), 2.0 * scale, dtype=power.dtype, device=power.device)
+        one_sided[0] = scale
+        one_sided[-1] = scale
+        return (power * one_sided).unsqueeze(1)
