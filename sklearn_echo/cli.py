@@ -214,7 +214,7 @@ def _rates(text: str) -> list[float]:
 
 
 # --------------------------------------------------------------------------- parser
-def _common_options(*, signals: bool) -> argparse.ArgumentParser:
+def _common_options() -> argparse.ArgumentParser:
     from .band_layout import LAYOUTS
     from .checkpoint import DEFAULT_MODEL
     from .embedder import EchoEmbedder
@@ -245,50 +245,49 @@ def _common_options(*, signals: bool) -> argparse.ArgumentParser:
         help="how band vectors become features; relative and hz give one width at any mix "
         "of sampling rates (default: %(default)s)",
     )
-    if signals:
-        s = common.add_argument_group("recordings")
-        s.add_argument(
-            "--sample-rate",
-            type=_positive_float,
-            default=None,
-            metavar="HZ",
-            help="sampling rate of files that store none (.mat, .npy, .csv); sound files "
-            "(.wav, .flac, .ogg ...) use their own",
-        )
-        s.add_argument(
-            "--mat-key",
-            default=defaults["mat_key"],
-            help="variable read from .mat files: the one named so or ending in _KEY "
-            "(default: %(default)s)",
-        )
-        s.add_argument(
-            "--multichannel",
-            default=defaults["multichannel"],
-            choices=("concatenate", "mean", "first"),
-            help="multichannel recordings: channel embeddings side by side, their mean, or "
-            "the first channel (default: %(default)s)",
-        )
-        s.add_argument(
-            "--batch-size",
-            type=_positive_int,
-            default=None,
-            metavar="N",
-            help="band sequences of a full 20 s chunk per encoder call",
-        )
-        s.add_argument(
-            "--cache",
-            default=None,
-            metavar="DIR",
-            help="folder where embeddings are kept, so a rerun does not embed a file twice",
-        )
-        s.add_argument(
-            "--n-jobs",
-            type=int,
-            default=None,
-            metavar="N",
-            help="processes to spread the encoder over (-1: all cores)",
-        )
-        s.add_argument("--progress", action="store_true", help="show a progress bar")
+    s = common.add_argument_group("recordings")
+    s.add_argument(
+        "--sample-rate",
+        type=_positive_float,
+        default=None,
+        metavar="HZ",
+        help="sampling rate of files that store none (.mat, .npy, .csv); sound files "
+        "(.wav, .flac, .ogg ...) use their own",
+    )
+    s.add_argument(
+        "--mat-key",
+        default=defaults["mat_key"],
+        help="variable read from .mat files: the one named so or ending in _KEY "
+        "(default: %(default)s)",
+    )
+    s.add_argument(
+        "--multichannel",
+        default=defaults["multichannel"],
+        choices=("concatenate", "mean", "first"),
+        help="multichannel recordings: channel embeddings side by side, their mean, or "
+        "the first channel (default: %(default)s)",
+    )
+    s.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="band sequences of a full 20 s chunk per encoder call",
+    )
+    s.add_argument(
+        "--cache",
+        default=None,
+        metavar="DIR",
+        help="folder where embeddings are kept, so a rerun does not embed a file twice",
+    )
+    s.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes to spread the encoder over (-1: all cores)",
+    )
+    s.add_argument("--progress", action="store_true", help="show a progress bar")
     common.add_argument(
         "--debug", action="store_true", help="show the full traceback of an error"
     )
@@ -320,8 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    with_signals = _common_options(signals=True)
-    model_only = _common_options(signals=False)
+    with_signals = _common_options()
     paths_help = "files, folders (searched recursively) or glob patterns"
 
     p = sub.add_parser(
@@ -398,10 +396,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "info",
-        parents=[model_only],
+        parents=[with_signals],
         help="describe the model and the embedding width per sampling rate",
         description="Print the checkpoint's path, SHA-256 fingerprint and architecture, and "
-        "for each sampling rate the number of ECHO bands and the embedding width.",
+        "for each sampling rate the number of ECHO bands and the embedding width. It takes "
+        "the options of the other commands, so a command line can be checked by replacing "
+        "its command with 'info': --sample-rate adds that rate to the table, the other "
+        "recording options do not change what is printed.",
     )
     p.add_argument(
         "--rates",
@@ -806,6 +807,8 @@ def model_info(encoder, rates, band_layout="hz") -> dict:
 
 def _cmd_info(args) -> int:
     rates = list(args.rates) if args.rates else list(DEFAULT_RATES)
+    if args.sample_rate is not None and args.sample_rate not in rates:
+        rates.append(args.sample_rate)  # the other recording options do not change the model
     info = model_info(_get_encoder(args), rates, args.band_layout)
     if args.json:
         print(json.dumps(info, indent=2))
