@@ -70,7 +70,7 @@ def main(argv=None):
     seconds, per_file = (0.5, 4) if args.quick else (1.0, None)
     X, y, load = segment_dataset(files, seconds, per_file)
     print(f"{len(files)} recordings, {len(X)} segments of {seconds:g} s, "
-          f"{len(set(y))} classes, loads {sorted(set(load))}")
+          f"{len(set(y))} classes, loads {sorted(int(v) for v in set(load))}")
 
     pipe = Pipeline([
         ("echo", EchoEmbedder(model=args.model)),  # embeddings are cached: each segment once
