@@ -50,6 +50,68 @@ def test_brute_equals_sklearn_nearest_neighbors(bank_and_queries, metric, block_
     np.testing.assert_allclose(dist, ref_dist, rtol=1e-5, atol=1e-6)
 
 
+@pytest.fixture
+def small_pruning(monkeypatch):
+    """Enable the low-rank pruning of brute force on small test banks."""
+    monkeypatch.setattr(search, "_PRUNE_MIN_BANK", 64)
+    monkeypatch.setattr(search, "_PRUNE_MIN_DIM", 16)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_pruned_brute_force_is_exact(small_pruning, metric):
+    X = _clustered(1500, 48, n_clusters=10, rank=5, noise=0.05, seed=4)
+    bank, queries = X[:1200], X[1200:]
+    index = NeighborIndex(metric=metric, algorithm="brute", block_bytes=4 * 64 * 300).fit(bank)
+    assert index._aug is not None  # low-rank bank: bounds are in use
+    # sklearn in float64 (on float32 input it computes in float32)
+    ref = NearestNeighbors(n_neighbors=6, algorithm="brute", metric=metric).fit(bank.astype(float))
+    dist, ind = index.kneighbors(queries, 6)
+    ref_dist, ref_ind = ref.kneighbors(queries.astype(float))
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-5, atol=1e-6)
+    full = index._brute_full(index._rows(queries, "q"), 6, None)
+    np.testing.assert_array_equal(ind, full[1])
+    np.testing.assert_array_equal(dist, full[0])
+    dist, ind = index.kneighbors(None, 4, exclude_self=True)
+    ref_dist, ref_ind = ref.kneighbors(None, 4)
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-5, atol=1e-6)
+    # growing the bank keeps the bounds and the exactness
+    index.add(queries[:100])
+    assert index._aug.shape[0] == 1300
+    ref = NearestNeighbors(n_neighbors=3, algorithm="brute", metric=metric).fit(X[:1300].astype(float))
+    np.testing.assert_array_equal(
+        index.kneighbors(queries[100:], 3)[1], ref.kneighbors(queries[100:].astype(float))[1]
+    )
+
+
+def test_pruned_brute_force_ties_and_fallback(small_pruning, monkeypatch):
+    X = _clustered(600, 32, n_clusters=4, rank=3, noise=0.01, seed=5)
+    bank = np.vstack([X, X[:50], X[:50]])  # the first 50 rows three times each
+    index = NeighborIndex(metric="cosine", algorithm="brute").fit(bank)
+    assert index._aug is not None
+    expected = np.c_[np.arange(50), 600 + np.arange(50), 650 + np.arange(50)]
+    dist, ind, fallback = index._brute_pruned(index._rows(X[:50], "q"), 3, None)
+    assert not fallback.any()
+    np.testing.assert_array_equal(ind, expected)
+    np.testing.assert_array_equal(dist, 0.0)
+    # with no candidate budget every query falls back to the full products
+    monkeypatch.setattr(search, "_PRUNE_MIN_BUDGET", 1)
+    monkeypatch.setattr(search, "_PRUNE_BUDGET_SHARE", 0.0)
+    _, _, fallback = index._brute_pruned(index._rows(X[:50], "q"), 3, None)
+    assert fallback.all()
+    np.testing.assert_array_equal(index.kneighbors(X[:50], 3)[1], expected)
+
+
+def test_pruning_is_off_for_banks_without_low_rank_structure(small_pruning):
+    rng = np.random.RandomState(6)
+    index = NeighborIndex(algorithm="brute").fit(rng.normal(size=(500, 64)))
+    assert index._aug is None  # isotropic data: bounds would not prune
+    ref = NearestNeighbors(n_neighbors=2, algorithm="brute", metric="cosine").fit(index._bank.raw.astype(float))
+    queries = rng.normal(size=(20, 64))
+    np.testing.assert_array_equal(index.kneighbors(queries, 2)[1], ref.kneighbors(queries)[1])
+
+
 def test_block_sizes_bound_memory():
     index = NeighborIndex(algorithm="brute", block_bytes=2**20).fit(np.ones((100_000, 2)))
     qb, bb = index._blocks(10_000)

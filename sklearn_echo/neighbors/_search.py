@@ -68,6 +68,17 @@ _EPS32 = float(np.finfo(np.float32).eps)
 # Candidates kept per query beyond k: near ties at the k-th position are
 # re-ranked in float64 among them.
 _EXTRA_CANDIDATES = 8
+# Low-rank pruning of exact brute force: banks of at least this many vectors
+# and dimensions, rank of the bounds, largest residual energy share, largest k.
+_PRUNE_MIN_BANK = 8192
+_PRUNE_MIN_DIM = 256
+_PRUNE_MAX_RANK = 128
+_PRUNE_MAX_RESIDUAL = 0.1
+_PRUNE_MAX_K = 256
+# Candidates per query (at least this many, or this share of the bank) beyond
+# which a query falls back to the full products.
+_PRUNE_MIN_BUDGET = 256
+_PRUNE_BUDGET_SHARE = 1 / 16
 # Default bound on the similarity block held at once (bytes of float32).
 _DEFAULT_BLOCK_BYTES = 64 * 2**20
 
@@ -110,21 +121,37 @@ def _torch_threads(n_jobs):
             torch.set_num_threads(previous)
 
 
+_ROW_CHUNK = 4096
+
+
 def _check_finite_2d(X, what):
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"{what} must be a 2-D array, got shape {X.shape}.")
     if X.dtype.kind not in "fiub":
         raise ValueError(f"{what} must hold numbers, got dtype {X.dtype}.")
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    finite = np.isfinite(X)
-    if not finite.all():
-        bad = np.flatnonzero(~finite.all(axis=1))
+    with np.errstate(over="ignore"):  # overflow is reported just below
+        X = np.ascontiguousarray(X, dtype=np.float32)
+    bad = []
+    for s in range(0, X.shape[0], _ROW_CHUNK):
+        ok = np.isfinite(X[s : s + _ROW_CHUNK]).all(axis=1)
+        if not ok.all():
+            bad.extend((np.flatnonzero(~ok) + s).tolist())
+    if bad:
         raise ValueError(
             f"{what} contains NaN or infinity (after conversion to float32) in "
             f"row(s) {_list_rows(bad)}; every value must be finite."
         )
     return X
+
+
+def _row_sq_norms(X):
+    """Squared row norms in float64, computed chunk by chunk."""
+    out = np.empty(X.shape[0], dtype=np.float64)
+    for s in range(0, X.shape[0], _ROW_CHUNK):
+        block = X[s : s + _ROW_CHUNK]
+        out[s : s + _ROW_CHUNK] = np.einsum("ij,ij->i", block, block, dtype=np.float64)
+    return out
 
 
 def _list_rows(rows, limit=5):
@@ -152,6 +179,30 @@ def row_digests(X):
     return [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in X]
 
 
+class _Rows:
+    """Vectors ready for search: float32 rows plus their per-row statistics.
+
+    ``raw`` holds the vectors as given (float32); ``inv`` is ``1 / |x|``
+    (cosine; 0 for a zero vector); ``sq`` is ``|x|^2`` (cosine) or
+    ``|x - shift|^2`` (euclidean), in float64.
+    """
+
+    __slots__ = ("raw", "inv", "sq")
+
+    def __init__(self, raw, inv, sq):
+        self.raw, self.inv, self.sq = raw, inv, sq
+
+    def __len__(self):
+        return self.raw.shape[0]
+
+    def take(self, rows):
+        return _Rows(
+            np.ascontiguousarray(self.raw[rows]),
+            None if self.inv is None else self.inv[rows],
+            self.sq[rows],
+        )
+
+
 class NeighborIndex:
     """Memory bank of vectors with exact or approximate k-NN queries.
 
@@ -165,18 +216,18 @@ class NeighborIndex:
         brute force for banks of at most :data:`AUTO_BRUTE_MAX_BANK` vectors.
     n_jobs : int, default=None
         Threads for the search: torch threads for brute force, numba threads
-        for pynndescent. ``None`` keeps the current torch setting (all
+        for pynndescent. ``None`` keeps the current settings (torch: all
         physical cores unless ``torch.set_num_threads`` or
-        ``OMP_NUM_THREADS`` says otherwise) and one pynndescent thread less
-        than none, i.e. pynndescent's own default; ``-1`` means all cores.
+        ``OMP_NUM_THREADS`` says otherwise); ``-1`` means all cores.
     random_state : int or None, default=None
         Seed of the pynndescent graph construction.
     block_bytes : int, default=64 MiB
-        Upper bound on the float32 similarity block computed at once by
-        brute force.
+        Upper bound on the float32 similarity block (and, for the euclidean
+        metric, on the shifted bank block) computed at once by brute force.
     pynndescent_params : dict, default=None
-        Extra keyword arguments for :class:`pynndescent.NNDescent`.
-    epsilon : float, default=0.1
+        Extra keyword arguments for :class:`pynndescent.NNDescent` (default
+        here: ``n_neighbors=30``).
+    epsilon : float, default=0.2
         Search breadth of pynndescent queries (larger = more accurate, slower).
 
     Attributes
@@ -187,6 +238,24 @@ class NeighborIndex:
         Dimension of the vectors.
     algorithm_ : str
         The algorithm in use (``"brute"`` or ``"pynndescent"``).
+
+    Notes
+    -----
+    Brute force is exact: every returned distance is the float64 distance
+    between the float32 vectors (as :class:`sklearn.neighbors.NearestNeighbors`
+    computes it on float64 copies), and the neighbours are the k smallest of
+    those distances, ties going to the lower bank index. The float32 matrix
+    products only pick candidates; whenever rounding could matter (a near
+    tie at the k-th place) the affected queries are re-ranked in float64.
+
+    For large, high-dimensional banks (at least 8,192 vectors of at least 256
+    dimensions) whose vectors mostly live in a low-dimensional subspace, as
+    embeddings do, brute force first bounds every similarity with a rank-128
+    projection (Cauchy-Schwarz on the residuals) and computes exact
+    distances only for the vectors whose upper bound reaches the k-th best
+    lower bound. This skips most of the work and stays exact; queries for
+    which the bounds leave too many candidates fall back to the full
+    product.
 
     Examples
     --------
@@ -209,7 +278,7 @@ class NeighborIndex:
         random_state=None,
         block_bytes=_DEFAULT_BLOCK_BYTES,
         pynndescent_params=None,
-        epsilon=0.1,
+        epsilon=0.2,
     ):
         self.metric = metric
         self.algorithm = algorithm
@@ -234,12 +303,12 @@ class NeighborIndex:
         ):
             raise ValueError(f"n_jobs must be None or a non-zero int, got {self.n_jobs!r}.")
 
-    def _prepare(self, X, what, offset=0):
-        """float32 copy in the search space: unit rows (cosine) or shifted rows."""
+    def _rows(self, X, what, offset=0):
+        """Validate ``X`` and compute its per-row statistics."""
         X = _check_finite_2d(X, what)
         if self.metric == "cosine":
-            norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
-            zero = norms == 0.0
+            sq = _row_sq_norms(X)
+            zero = sq == 0.0
             if zero.any():
                 warnings.warn(
                     f"{what} has zero-norm row(s) {_list_rows(np.flatnonzero(zero) + offset)}: "
@@ -248,11 +317,20 @@ class NeighborIndex:
                     "cosine_distances). Check these embeddings or use metric='euclidean'.",
                     ZeroNormWarning,
                 )
-                norms[zero] = 1.0
-            out = (X / norms[:, None]).astype(np.float32, copy=False)
-        else:
-            out = X - self._shift
-        return np.ascontiguousarray(out, dtype=np.float32)
+            with np.errstate(divide="ignore"):
+                inv = np.where(zero, 0.0, 1.0 / np.sqrt(sq)).astype(np.float32)
+            return _Rows(X, inv, sq)
+        sq = np.empty(X.shape[0], dtype=np.float64)
+        for s in range(0, X.shape[0], _ROW_CHUNK):
+            sq[s : s + _ROW_CHUNK] = _row_sq_norms(X[s : s + _ROW_CHUNK] - self._shift)
+        return _Rows(X, None, sq)
+
+    def _search_space(self, rows, s0, s1):
+        """Rows ``s0:s1`` as used by the matrix products: unit or shifted, float32."""
+        block = rows.raw[s0:s1]
+        if self.metric == "cosine":
+            return block * rows.inv[s0:s1, None]
+        return block - self._shift
 
     def fit(self, X):
         """Build the index on the bank ``X``.
@@ -273,11 +351,11 @@ class NeighborIndex:
         if X.shape[1] == 0:
             raise ValueError("The bank has 0 features: it needs at least one.")
         self.n_features_in_ = X.shape[1]
-        # Shift the euclidean bank to its mean: distances are translation
-        # invariant and smaller norms mean smaller float32 rounding errors.
+        # Euclidean products use the bank shifted to its mean: distances are
+        # translation invariant and smaller norms mean smaller float32 errors.
         self._shift = X.mean(axis=0, dtype=np.float64).astype(np.float32)
-        self._bank = self._prepare(X, "The bank")
-        self._finish_bank()
+        self._bank = self._rows(X, "The bank")
+        self._finish_bank(0)
         return self
 
     def add(self, X):
@@ -304,24 +382,34 @@ class NeighborIndex:
                 f"Vectors added to the bank must have {self.n_features_in_} "
                 f"features, got shape {X.shape}."
             )
-        new = self._prepare(X, "The added vectors", offset=self.n_samples_)
-        self._bank = np.concatenate([self._bank, new], axis=0)
-        self._finish_bank()
+        start = self.n_samples_
+        new = self._rows(X, "The added vectors", offset=start)
+        old = self._bank
+        self._bank = _Rows(
+            np.concatenate([old.raw, new.raw]),
+            None if old.inv is None else np.concatenate([old.inv, new.inv]),
+            np.concatenate([old.sq, new.sq]),
+        )
+        self._finish_bank(start)
         return self
 
-    def _finish_bank(self):
-        self.n_samples_ = self._bank.shape[0]
+    def _finish_bank(self, start):
+        self.n_samples_ = len(self._bank)
         if self.algorithm == "auto":
             self.algorithm_ = (
                 "brute" if self.n_samples_ <= AUTO_BRUTE_MAX_BANK else "pynndescent"
             )
         else:
             self.algorithm_ = self.algorithm
-        self._half_sq_norm = (
-            0.5 * np.einsum("ij,ij->i", self._bank, self._bank, dtype=np.float64)
-        ).astype(np.float32)
-        self._bank_max_norm = float(np.sqrt(2.0 * self._half_sq_norm.max()))
+        if self.metric == "cosine":
+            self._half_sq = np.zeros(self.n_samples_, dtype=np.float32)
+            self._bank_max_norm = 1.0
+        else:
+            self._half_sq = (0.5 * self._bank.sq).astype(np.float32)
+            self._bank_max_norm = float(np.sqrt(self._bank.sq.max()))
         self._nnd = None  # pynndescent graph, built lazily
+        with _torch_threads(self.n_jobs):
+            self._update_projection(start)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -329,6 +417,77 @@ class NeighborIndex:
         # the first query after unpickling instead of storing it.
         state["_nnd"] = None
         return state
+
+    # ------------------------------------------------- low-rank pruning (exact)
+    def _update_projection(self, start):
+        """Low-rank bounds that let brute force skip most exact products.
+
+        For an orthonormal basis ``P`` of the bank's dominant subspace, every
+        similarity satisfies ``|q.b - (P'q).(P'b)| <= |q_res| |b_res|``
+        (Cauchy-Schwarz on the residuals). Built only for large,
+        high-dimensional banks whose residual energy is small.
+        """
+        n, d = self._bank.raw.shape
+        if start == 0 or getattr(self, "_proj", None) is None:
+            tried = getattr(self, "_proj_tried_at", 0) if start else 0
+            self._proj = None
+            self._aug = None
+            if (
+                self.algorithm_ != "brute"
+                or n < _PRUNE_MIN_BANK
+                or d < _PRUNE_MIN_DIM
+                or (tried and n < 2 * tried)
+            ):
+                return
+            self._proj_tried_at = n
+            sample = np.unique(np.linspace(0, n - 1, min(n, 8192)).astype(np.int64))
+            proj = _top_subspace(
+                self._search_space(self._bank.take(sample), 0, len(sample)),
+                min(_PRUNE_MAX_RANK, d // 8),
+            )
+            aug = self._augment(self._bank, proj)
+            residual = float(np.sum(aug[:, -3].astype(np.float64) ** 2))
+            energy = float(np.sum(self._search_sq(self._bank)))
+            if residual > _PRUNE_MAX_RESIDUAL * energy:
+                return  # not low-rank enough for the bounds to prune
+            self._proj, self._aug = proj, aug
+        else:
+            new = self._augment(self._bank.take(np.arange(start, n)), self._proj)
+            self._aug = np.concatenate([self._aug, new], axis=0)
+
+    def _search_sq(self, rows):
+        """Squared norms in the search space (unit rows or shifted rows)."""
+        if self.metric == "cosine":
+            return rows.sq * rows.inv.astype(np.float64) ** 2
+        return rows.sq
+
+    def _augment(self, rows, proj, tol=None, sign=1.0):
+        """Bank rows ``[P'b, |b_res|, -|b|^2/2 or 0, 1]`` (float32).
+
+        With ``tol`` (queries): ``[P'q, sign |q_res|, 1, sign tol]``, so that
+        the product with the bank rows is the upper (``sign=1``) or lower
+        (``sign=-1``) bound of the similarity.
+        """
+        torch = _torch()
+        r = proj.shape[1]
+        n = len(rows)
+        out = np.empty((n, r + 3), dtype=np.float32)
+        P = torch.from_numpy(proj)
+        with torch.inference_mode():
+            for s in range(0, n, _ROW_CHUNK):
+                block = self._search_space(rows, s, s + _ROW_CHUNK)
+                out[s : s + len(block), :r] = (torch.from_numpy(block) @ P).numpy()
+        sq = self._search_sq(rows)
+        rho = _residual_norms(sq, out[:, :r], self.n_features_in_)
+        if tol is None:
+            out[:, r] = rho
+            out[:, r + 1] = -0.5 * sq if self.metric == "euclidean" else 0.0
+            out[:, r + 2] = 1.0
+        else:
+            out[:, r] = sign * rho
+            out[:, r + 1] = 1.0
+            out[:, r + 2] = sign * tol
+        return out
 
     # ------------------------------------------------------------------ query
     def kneighbors(self, X=None, n_neighbors=1, exclude=None, exclude_self=False):
@@ -359,7 +518,6 @@ class NeighborIndex:
             raise ValueError("This NeighborIndex has no bank yet: call fit first.")
         if X is None:
             Q = self._bank
-            n_q = self.n_samples_
         else:
             X = np.asarray(X)
             if X.ndim != 2 or X.shape[1] != self.n_features_in_:
@@ -367,8 +525,8 @@ class NeighborIndex:
                     f"Queries must have {self.n_features_in_} features like the "
                     f"bank, got shape {X.shape}."
                 )
-            Q = self._prepare(X, "The queries")
-            n_q = Q.shape[0]
+            Q = self._rows(X, "The queries")
+        n_q = len(Q)
         excl = self._exclusions(n_q, exclude, exclude_self)
         if not isinstance(n_neighbors, Integral) or n_neighbors < 1:
             raise ValueError(f"n_neighbors must be a positive int, got {n_neighbors!r}.")
@@ -381,9 +539,10 @@ class NeighborIndex:
             )
         if n_q == 0:
             return np.empty((0, n_neighbors)), np.empty((0, n_neighbors), dtype=np.int64)
-        if self.algorithm_ == "brute":
-            return self._brute(Q, n_neighbors, excl)
-        return self._pynndescent(Q, n_neighbors, excl)
+        with _torch_threads(self.n_jobs):
+            if self.algorithm_ == "brute":
+                return self._brute(Q, n_neighbors, excl)
+            return self._pynndescent(Q, n_neighbors, excl)
 
     def bank_kneighbors(self, X, n_neighbors=1):
         """For every bank vector, its nearest rows of ``X`` (exact, brute force).
@@ -426,9 +585,10 @@ class NeighborIndex:
         )
         other.n_features_in_ = self.n_features_in_
         other._shift = self._shift  # same search space as this bank
-        other._bank = other._prepare(X, "The candidates")
-        other._finish_bank()
-        return other._brute(self._bank, n_neighbors, None)
+        other._bank = other._rows(X, "The candidates")
+        other._finish_bank(0)
+        with _torch_threads(self.n_jobs):
+            return other._brute(self._bank, n_neighbors, None)
 
     def _exclusions(self, n_q, exclude, exclude_self):
         if exclude_self:
@@ -451,16 +611,14 @@ class NeighborIndex:
             raise ValueError("exclude holds an index beyond the bank size.")
         return excl
 
-    # exact float64 distances between query rows and chosen bank rows
     def _refine(self, Q, rows, cols):
         """float64 distances between ``Q[rows]`` and ``bank[cols]`` (1-D pairs)."""
         out = np.empty(rows.shape[0], dtype=np.float64)
         step = max(1, (32 * 2**20) // (8 * self.n_features_in_))
         for s in range(0, rows.shape[0], step):
-            q = Q[rows[s : s + step]].astype(np.float64)
-            b = self._bank[cols[s : s + step]].astype(np.float64)
+            q = Q.raw[rows[s : s + step]].astype(np.float64)
+            b = self._bank.raw[cols[s : s + step]].astype(np.float64)
             if self.metric == "cosine":
-                # renormalise in float64 so that equal directions give exactly 0
                 norm = np.sqrt(np.einsum("ij,ij->i", q, q) * np.einsum("ij,ij->i", b, b))
                 dot = np.einsum("ij,ij->i", q, b)
                 zero = norm == 0.0  # zero vectors: distance 1 to everything
@@ -476,20 +634,36 @@ class NeighborIndex:
 
     def _tolerance(self, Q):
         """Bound on the float32 error of the block similarities, per query."""
-        d = self.n_features_in_
-        factor = max(4.0 * math.sqrt(d), 16.0) * _EPS32
+        factor = max(4.0 * math.sqrt(self.n_features_in_), 16.0) * _EPS32
         if self.metric == "cosine":
-            return np.full(Q.shape[0], factor)
-        q_norm = np.sqrt(np.einsum("ij,ij->i", Q, Q, dtype=np.float64))
+            return np.full(len(Q), 2.0 * factor)
+        q_norm = np.sqrt(Q.sq)
         b = self._bank_max_norm
         return factor * (q_norm * b + 0.5 * b * b) + 1e-30
 
-    def _similarity_block(self, torch, Qt, b0, b1, excl_t, q0):
+    def _blocks(self, n_q):
+        """Query and bank block sizes with ``4 * qb * bb <= block_bytes``."""
+        qb = int(max(1, min(n_q, 1024, self.block_bytes // 4)))
+        bb = int(max(1, min(self.n_samples_, self.block_bytes // (4 * qb))))
+        # the bank block in the search space (unit or shifted rows) is bounded too
+        bb = int(max(1, min(bb, self.block_bytes // (4 * self.n_features_in_))))
+        return qb, bb
+
+    def _bank_block(self, torch, b0, b1):
+        return torch.from_numpy(self._search_space(self._bank, b0, b1))
+
+    def _query_block(self, torch, Q, q0, q1):
+        if self.metric == "cosine":
+            return torch.from_numpy(Q.raw[q0:q1])  # scaled by 1/|q| after the product
+        return torch.from_numpy(Q.raw[q0:q1] - self._shift)
+
+    def _similarity(self, torch, Qt, inv_q, Bt, b0, b1, excl_t):
         """Similarities (larger = closer) of a query block to bank[b0:b1]."""
-        Bt = torch.from_numpy(self._bank[b0:b1])
         S = Qt @ Bt.T
-        if self.metric == "euclidean":
-            S -= torch.from_numpy(self._half_sq_norm[b0:b1])
+        if self.metric == "cosine":
+            S *= inv_q[:, None]
+        else:
+            S -= torch.from_numpy(self._half_sq[b0:b1])
         if excl_t is not None:
             hit = (excl_t >= b0) & (excl_t < b1)
             if bool(hit.any()):
@@ -497,53 +671,59 @@ class NeighborIndex:
                 S[r, excl_t[r] - b0] = -math.inf
         return S
 
-    def _blocks(self, n_q):
-        """Query and bank block sizes with ``4 * qb * bb <= block_bytes``."""
-        qb = int(max(1, min(n_q, 1024, self.block_bytes // 4)))
-        bb = int(max(1, min(self.n_samples_, self.block_bytes // (4 * qb))))
-        return qb, bb
-
     def _brute(self, Q, k, excl):
-        torch = _torch()
-        n_q = Q.shape[0]
-        n_b = self.n_samples_
-        kc = min(n_b, k + _EXTRA_CANDIDATES)
-        dist = np.empty((n_q, k), dtype=np.float64)
-        ind = np.empty((n_q, k), dtype=np.int64)
-        tol = self._tolerance(Q)
-        qb, bb = self._blocks(n_q)
-        with _torch_threads(self.n_jobs), torch.inference_mode():
-            for q0 in range(0, n_q, qb):
-                q1 = min(n_q, q0 + qb)
-                Qt = torch.from_numpy(Q[q0:q1])
-                excl_t = None if excl is None else torch.from_numpy(excl[q0:q1])
-                best_v = best_i = None
-                for b0 in range(0, n_b, bb):
-                    b1 = min(n_b, b0 + bb)
-                    S = self._similarity_block(torch, Qt, b0, b1, excl_t, q0)
-                    v, i = torch.topk(S, min(kc, b1 - b0), dim=1)
-                    i += b0
-                    if best_v is None:
-                        best_v, best_i = v, i
-                    else:
-                        best_v, best_i = _merge_top(
-                            torch, torch.cat([best_v, v], 1), torch.cat([best_i, i], 1), kc
-                        )
-                cand_v = best_v.numpy().astype(np.float64)
-                cand_i = best_i.numpy()
-                d_blk, i_blk = self._rank_candidates(Q, q0, cand_v, cand_i, k, tol[q0:q1], excl)
-                dist[q0:q1] = d_blk
-                ind[q0:q1] = i_blk
+        """Exact search: low-rank pruning when available, else full products."""
+        if self._aug is None or k > _PRUNE_MAX_K:
+            return self._brute_full(Q, k, excl)
+        dist, ind, fallback = self._brute_pruned(Q, k, excl)
+        if fallback.any():
+            rows = np.flatnonzero(fallback)
+            d, i = self._brute_full(Q.take(rows), k, None if excl is None else excl[rows])
+            dist[rows], ind[rows] = d, i
         return dist, ind
 
-    def _rank_candidates(self, Q, q0, cand_v, cand_i, k, tol, excl):
+    def _brute_full(self, Q, k, excl):
+        """Exact search with full float32 products, bank blocks outside."""
+        torch = _torch()
+        n_q, n_b = len(Q), self.n_samples_
+        kc = min(n_b, k + _EXTRA_CANDIDATES)
+        qb, bb = self._blocks(n_q)
+        best_v = torch.full((n_q, kc), -math.inf)
+        best_i = torch.full((n_q, kc), n_b, dtype=torch.int64)
+        inv_q = None if Q.inv is None else torch.from_numpy(Q.inv)
+        excl_t = None if excl is None else torch.from_numpy(excl)
+        with torch.inference_mode():
+            for b0 in range(0, n_b, bb):
+                b1 = min(n_b, b0 + bb)
+                Bt = self._bank_block(torch, b0, b1)
+                for q0 in range(0, n_q, qb):
+                    q1 = min(n_q, q0 + qb)
+                    S = self._similarity(
+                        torch,
+                        self._query_block(torch, Q, q0, q1),
+                        None if inv_q is None else inv_q[q0:q1],
+                        Bt,
+                        b0,
+                        b1,
+                        None if excl_t is None else excl_t[q0:q1],
+                    )
+                    v, i = torch.topk(S, min(kc, b1 - b0), dim=1)
+                    best_v[q0:q1], best_i[q0:q1] = _merge_top(
+                        torch,
+                        torch.cat([best_v[q0:q1], v], 1),
+                        torch.cat([best_i[q0:q1], i + b0], 1),
+                        kc,
+                    )
+        return self._rank_candidates(Q, best_v.numpy().astype(np.float64), best_i.numpy(), k, excl)
+
+    def _rank_candidates(self, Q, cand_v, cand_i, k, excl):
         """Exact float64 ranking of the candidates; rescan rows with wide ties."""
         m, kc = cand_i.shape
         valid = np.isfinite(cand_v)  # excluded rows show up as -inf
         rows = np.repeat(np.arange(m), kc)
         d = np.full(m * kc, np.inf)
         flat_ok = valid.reshape(-1)
-        d[flat_ok] = self._refine(Q, rows[flat_ok] + q0, cand_i.reshape(-1)[flat_ok])
+        d[flat_ok] = self._refine(Q, rows[flat_ok], cand_i.reshape(-1)[flat_ok])
         d = d.reshape(m, kc)
         order = _lexsort_rows(d, cand_i)
         d_sorted = np.take_along_axis(d, order, 1)[:, :k]
@@ -552,53 +732,150 @@ class NeighborIndex:
         # the k-th neighbour within the float32 error: vectors not kept as
         # candidates might then belong in the k nearest. Rescan those rows.
         if kc < self.n_samples_:
+            tol = self._tolerance(Q)
             v_sorted = -np.sort(-cand_v, axis=1)
             ambiguous = np.flatnonzero(v_sorted[:, kc - 1] >= v_sorted[:, k - 1] - 2 * tol)
             if ambiguous.size:
                 d_amb, i_amb = self._rescan(
-                    Q, q0 + ambiguous, v_sorted[ambiguous, k - 1] - 2 * tol[ambiguous], k, excl
+                    Q.take(ambiguous),
+                    v_sorted[ambiguous, k - 1] - 2 * tol[ambiguous],
+                    k,
+                    None if excl is None else excl[ambiguous],
                 )
                 d_sorted[ambiguous] = d_amb
                 i_sorted[ambiguous] = i_amb
         return d_sorted, i_sorted
 
-    def _rescan(self, Q, qrows, thresholds, k, excl):
+    def _rescan(self, Q, thresholds, k, excl):
         """Exact k-NN of a few queries: every bank vector above a threshold."""
         torch = _torch()
-        n_b = self.n_samples_
-        qb, bb = self._blocks(len(qrows))
-        out_d = np.empty((len(qrows), k))
-        out_i = np.empty((len(qrows), k), dtype=np.int64)
-        for s in range(0, len(qrows), qb):
-            sel = qrows[s : s + qb]
-            Qt = torch.from_numpy(np.ascontiguousarray(Q[sel]))
-            excl_t = None if excl is None else torch.from_numpy(excl[sel])
-            thr = torch.from_numpy(thresholds[s : s + qb].astype(np.float32))[:, None]
-            pr, pc = [], []
+        n_q, n_b = len(Q), self.n_samples_
+        qb, bb = self._blocks(n_q)
+        inv_q = None if Q.inv is None else torch.from_numpy(Q.inv)
+        excl_t = None if excl is None else torch.from_numpy(excl)
+        thr = torch.from_numpy(thresholds.astype(np.float32))[:, None]
+        pr, pc = [], []
+        with torch.inference_mode():
             for b0 in range(0, n_b, bb):
                 b1 = min(n_b, b0 + bb)
-                S = self._similarity_block(torch, Qt, b0, b1, excl_t, 0)
-                nz = torch.nonzero(S >= thr)
-                pr.append(nz[:, 0].numpy())
-                pc.append(nz[:, 1].numpy() + b0)
-            pr = np.concatenate(pr)
-            pc = np.concatenate(pc)
-            dist = self._refine(Q, sel[pr], pc)
-            order = np.lexsort((pc, dist, pr))
-            pr, pc, dist = pr[order], pc[order], dist[order]
-            starts = np.searchsorted(pr, np.arange(len(sel)))
-            take = starts[:, None] + np.arange(k)
-            out_d[s : s + len(sel)] = dist[take]
-            out_i[s : s + len(sel)] = pc[take]
-        return out_d, out_i
+                Bt = self._bank_block(torch, b0, b1)
+                for q0 in range(0, n_q, qb):
+                    q1 = min(n_q, q0 + qb)
+                    S = self._similarity(
+                        torch,
+                        self._query_block(torch, Q, q0, q1),
+                        None if inv_q is None else inv_q[q0:q1],
+                        Bt,
+                        b0,
+                        b1,
+                        None if excl_t is None else excl_t[q0:q1],
+                    )
+                    nz = torch.nonzero(S >= thr[q0:q1])
+                    pr.append(nz[:, 0].numpy() + q0)
+                    pc.append(nz[:, 1].numpy() + b0)
+        pr = np.concatenate(pr)
+        pc = np.concatenate(pc)
+        return self._best_pairs(Q, pr, pc, k, n_q)
 
+    def _best_pairs(self, Q, rows, cols, k, n_q):
+        """The k best (float64 distance, then index) of candidate pairs per query."""
+        dist = self._refine(Q, rows, cols)
+        order = np.lexsort((cols, dist, rows))
+        rows, cols, dist = rows[order], cols[order], dist[order]
+        starts = np.searchsorted(rows, np.arange(n_q))
+        # rows with fewer than k pairs get padding the caller discards
+        take = np.minimum(starts[:, None] + np.arange(k), max(len(rows) - 1, 0))
+        if len(rows) == 0:
+            return np.full((n_q, k), np.inf), np.zeros((n_q, k), dtype=np.int64)
+        return dist[take], cols[take]
+
+    def _brute_pruned(self, Q, k, excl):
+        """Exact k-NN from low-rank bounds; rows with too many candidates fall back.
+
+        Bound products give, for every (query, bank vector), an upper and a
+        lower bound of the similarity (float32 rounding included). The k-th
+        best lower bound ``tau`` is at most the true k-th best similarity, so
+        every vector among the k nearest (ties included) has an upper bound
+        of at least ``tau``: these candidates are ranked exactly in float64.
+        """
+        torch = _torch()
+        n_q, n_b = len(Q), self.n_samples_
+        budget = max(_PRUNE_MIN_BUDGET, int(n_b * _PRUNE_BUDGET_SHARE))
+        dist = np.zeros((n_q, k))
+        ind = np.zeros((n_q, k), dtype=np.int64)
+        fallback = np.zeros(n_q, dtype=bool)
+        tol = 2.0 * self._tolerance(Q)
+        qb, bb = self._blocks(2 * n_q)
+        qb = max(1, qb // 2)
+        with torch.inference_mode():
+            for q0 in range(0, n_q, qb):
+                q1 = min(n_q, q0 + qb)
+                m = q1 - q0
+                chunk = Q.take(np.arange(q0, q1))
+                QA = np.vstack(
+                    [
+                        self._augment(chunk, self._proj, tol[q0:q1], 1.0),
+                        self._augment(chunk, self._proj, tol[q0:q1], -1.0),
+                    ]
+                )
+                QA = torch.from_numpy(QA)
+                excl_t = None if excl is None else torch.from_numpy(excl[q0:q1])
+                best_lb = None
+                counts = torch.zeros(m, dtype=torch.int64)
+                over = torch.zeros(m, dtype=torch.bool)
+                cand_r, cand_c, cand_ub = [], [], []
+                for b0 in range(0, n_b, bb):
+                    b1 = min(n_b, b0 + bb)
+                    S = QA @ torch.from_numpy(self._aug[b0:b1]).T
+                    upper, lower = S[:m], S[m:]
+                    if excl_t is not None:
+                        hit = (excl_t >= b0) & (excl_t < b1)
+                        if bool(hit.any()):
+                            rr = torch.nonzero(hit).reshape(-1)
+                            upper[rr, excl_t[rr] - b0] = -math.inf
+                            lower[rr, excl_t[rr] - b0] = -math.inf
+                    v = torch.topk(lower, min(k, b1 - b0), dim=1).values
+                    best_lb = v if best_lb is None else torch.cat([best_lb, v], 1)
+                    if best_lb.shape[1] > k:
+                        best_lb = torch.topk(best_lb, k, dim=1).values
+                    if best_lb.shape[1] < k:
+                        tau = torch.full((m,), -math.inf)
+                    else:
+                        tau = best_lb.min(dim=1).values
+                    nz = torch.nonzero(upper >= tau[:, None])
+                    counts += torch.bincount(nz[:, 0], minlength=m)
+                    over |= counts > budget
+                    if bool(over.any()):
+                        nz = nz[~over[nz[:, 0]]]
+                    cand_r.append(nz[:, 0])
+                    cand_c.append(nz[:, 1] + b0)
+                    cand_ub.append(upper[nz[:, 0], nz[:, 1]])
+                tau = best_lb.min(dim=1).values.numpy()
+                rows = torch.cat(cand_r).numpy()
+                cols = torch.cat(cand_c).numpy()
+                keep = torch.cat(cand_ub).numpy() >= tau[rows]
+                rows, cols = rows[keep], cols[keep]
+                over = over.numpy() | (np.bincount(rows, minlength=m) < k)
+                keep = ~over[rows]
+                good = np.flatnonzero(~over)
+                if good.size:
+                    d, i = self._best_pairs(chunk, rows[keep], cols[keep], k, m)
+                    dist[q0 + good], ind[q0 + good] = d[good], i[good]
+                fallback[q0:q1] = over
+        return dist, ind, fallback
+
+    # ------------------------------------------------------------ pynndescent
     def _pynndescent(self, Q, k, excl):
         if self._nnd is None:
             self._build_nnd()
         extra = 0 if excl is None else 1
         kq = min(self.n_samples_, k + extra)
         with _numba_threads(self.n_jobs):
-            ind, _ = self._nnd.query(Q, k=kq, epsilon=self.epsilon)
+            ind, _ = self._nnd.query(
+                self._search_space(Q, 0, len(Q)) if self.metric == "cosine" else Q.raw,
+                k=kq,
+                epsilon=self.epsilon,
+            )
         ind = ind.astype(np.int64)
         if (ind < 0).any():  # pynndescent pads with -1 when it finds too few
             raise RuntimeError(
@@ -612,7 +889,7 @@ class NeighborIndex:
             ind = np.take_along_axis(ind, order, 1)
         else:
             ind = ind[:, :k]
-        rows = np.repeat(np.arange(Q.shape[0]), k)
+        rows = np.repeat(np.arange(len(Q)), k)
         d = self._refine(Q, rows, ind.reshape(-1)).reshape(ind.shape)
         order = _lexsort_rows(d, ind)
         return np.take_along_axis(d, order, 1), np.take_along_axis(ind, order, 1)
@@ -622,17 +899,22 @@ class NeighborIndex:
 
         params = {"n_neighbors": 30, "low_memory": True}
         params.update(self.pynndescent_params or {})
-        n_jobs = _resolve_n_threads(self.n_jobs)
-        # Cosine on unit rows: pynndescent's "cosine" is 1 - cos as well.
-        metric = "cosine" if self.metric == "cosine" else "euclidean"
         params["n_neighbors"] = int(min(params["n_neighbors"], self.n_samples_ - 1))
         if params["n_neighbors"] < 2:
-            raise ValueError("pynndescent needs a bank of at least 3 vectors; use algorithm='brute'.")
+            raise ValueError(
+                "pynndescent needs a bank of at least 3 vectors; use algorithm='brute'."
+            )
+        # cosine: unit rows (pynndescent's "cosine" is 1 - cos as well)
+        data = (
+            self._search_space(self._bank, 0, self.n_samples_)
+            if self.metric == "cosine"
+            else self._bank.raw
+        )
         self._nnd = NNDescent(
-            self._bank,
-            metric=metric,
+            data,
+            metric=self.metric,
             random_state=self.random_state,
-            n_jobs=n_jobs,
+            n_jobs=_resolve_n_threads(self.n_jobs),
             **params,
         )
         self._nnd.prepare()
@@ -652,6 +934,43 @@ def _numba_threads(n_jobs):
         yield
     finally:
         numba.set_num_threads(previous)
+
+
+def _residual_norms(sq, proj, d):
+    """``|x - P P'x|`` from ``|x|^2`` and ``P'x``, padded to stay an upper bound.
+
+    The padding ``8 sqrt(d) eps |x|^2`` covers the float32 rounding of the
+    projection, so the Cauchy-Schwarz bounds built on it remain valid.
+    """
+    proj64 = proj.astype(np.float64)
+    proj_sq = np.einsum("ij,ij->i", proj64, proj64)
+    slack = 8.0 * math.sqrt(d) * _EPS32 * sq
+    return np.sqrt(np.maximum(sq - proj_sq, 0.0) + slack).astype(np.float32)
+
+
+def _top_subspace(A, r, n_iter=2, seed=0):
+    """Orthonormal basis (d x r, float32) of the dominant subspace of the rows of ``A``.
+
+    Randomised range finder with power iterations; deterministic. Its
+    accuracy only affects how much the bounds prune, not the exactness of
+    the search.
+    """
+    torch = _torch()
+    d = A.shape[1]
+    with torch.inference_mode():
+        A = torch.from_numpy(np.ascontiguousarray(A, dtype=np.float32))
+        omega = np.random.RandomState(seed).standard_normal((d, r + 16)).astype(np.float32)
+        Y = A @ torch.from_numpy(omega)
+        for _ in range(n_iter):
+            Y, _ = torch.linalg.qr(Y)
+            Z, _ = torch.linalg.qr(A.T @ Y)
+            Y = A @ Z
+        Y, _ = torch.linalg.qr(Y)
+        C = (Y.T @ A).double()  # (r + 16) x d; its top right singular vectors
+        evals, evecs = torch.linalg.eigh(C @ C.T)
+        top = evecs[:, -r:] / torch.sqrt(torch.clamp(evals[-r:], min=1e-300))
+        basis, _ = torch.linalg.qr(C.T @ top)  # orthonormal in float64
+    return np.ascontiguousarray(basis.numpy(), dtype=np.float32)
 
 
 def _lexsort_rows(d, idx):
