@@ -20,7 +20,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
-from .model import EchoEncoder
+from .model import FAST_PATHS, EchoEncoder
 from .spectrogram import band_plan, echo_spectrogram, frequency_encoding, n_frames, stft_params
 
 __all__ = [
@@ -32,9 +32,11 @@ __all__ = [
     "combine_chunks",
     "embed_signals",
     "signal_mean",
+    "default_batch_tokens",
 ]
 
 DEFAULT_BATCH_TOKENS = 16384
+CPU_BATCH_TOKENS = 4096
 
 
 class EchoOutput(NamedTuple):
@@ -189,13 +191,70 @@ def _batches(lengths: np.ndarray, batch_tokens: int, pad_tolerance: float):
         yield batch, longest
 
 
+def default_batch_tokens(device) -> int:
+    """Tokens per encoder call when none is given: measured per device type.
+
+    On CPU, batches of about 4096 tokens keep a layer's activations in cache and
+    run about 10% faster than 16384 (``benchmarks/bench_encoder.py --sweep``);
+    GPUs want large batches.
+    """
+    return CPU_BATCH_TOKENS if torch.device(device).type == "cpu" else DEFAULT_BATCH_TOKENS
+
+
+def _cpu_workers(device) -> int:
+    """Batches encoded concurrently: one per intra-op thread on CPU, one on GPU."""
+    if torch.device(device).type != "cpu" or not FAST_PATHS.get("batch_workers", True):
+        return 1
+    return max(1, torch.get_num_threads())
+
+
+class _BatchRunner:
+    """Runs encoder batches, on CPU concurrently in worker threads of one intra-op thread each.
+
+    Two single-threaded batches side by side keep both cores on large matrix
+    products with no synchronisation between them; one batch over two threads
+    synchronises at every operator (about 40 per layer) and stalls whenever the
+    other core is busy. Batches are independent, so results are identical.
+    """
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = None
+        self._threads = torch.get_num_threads()
+        if workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(
+                workers, thread_name_prefix="echo-encoder", initializer=torch.set_num_threads,
+                initargs=(1,),
+            )
+
+    def map(self, fn, items):
+        if self._pool is None or len(items) < 2:
+            return [fn(item) for item in items]
+
+        def run(item):
+            with torch.inference_mode():
+                return fn(item)
+
+        return list(self._pool.map(run, items))
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+            # Worker threads set torch's process-wide default for new threads to 1:
+            # put the caller's setting back.
+            torch.set_num_threads(self._threads)
+
+
 @torch.inference_mode()
 def encode_chunks(
     encoder: EchoEncoder,
     jobs: Sequence[ChunkJob],
     *,
     segments: bool = False,
-    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    batch_tokens: int | None = None,
     pad_tolerance: float = 0.125,
     progress=None,
 ) -> list[tuple[np.ndarray, np.ndarray | None]]:
@@ -209,8 +268,10 @@ def encode_chunks(
     segments : bool, default=False
         Also return the patch-token outputs. Without them the last layer
         computes only the CLS positions.
-    batch_tokens : int, default=16384
+    batch_tokens : int, optional
         Tokens (sequences x padded length) per encoder call; bounds memory.
+        Defaults to :func:`default_batch_tokens` of the encoder's device
+        (4096 on CPU, 16384 on GPU).
     pad_tolerance : float, default=0.125
         Sequences whose lengths differ by at most this fraction of the
         longest share a padded, masked batch; others never do.
@@ -221,17 +282,27 @@ def encode_chunks(
     -------
     list of (cls_vector, segment_matrix or None), one per job, float32:
     ``cls_vector`` has shape (B * D,), ``segment_matrix`` (P, B * D).
+
+    Notes
+    -----
+    On CPU, ``torch.get_num_threads()`` batches run at once, each on one
+    thread (see :class:`_BatchRunner`); set ``torch.set_num_threads`` to
+    choose how many cores one call uses.
     """
     param = encoder.cls_token
     device, dtype = param.device, param.dtype
+    if batch_tokens is None:
+        batch_tokens = default_batch_tokens(device)
     cfg = encoder.config
     fenc = _FreqEncodings(encoder, device, dtype)
     results: list = [None] * len(jobs)
-    # Gather jobs until about four encoder batches of tokens are pending, so
-    # that sorting by length can fill batches; then run them.
+    runner = _BatchRunner(_cpu_workers(device))
+    # Gather jobs until a few encoder batches per worker are pending, so that
+    # sorting by length can fill batches and the workers share the load; then
+    # run them.
     pending: list[tuple[int, torch.Tensor]] = []
     pending_tokens = 0
-    window = 4 * batch_tokens
+    window = max(4, 4 * runner.workers) * batch_tokens
 
     def flush():
         nonlocal pending, pending_tokens
@@ -243,8 +314,9 @@ def encode_chunks(
                 seqs.append(seq[band])
                 owners.append((j, band))
         lengths = np.array([s.shape[0] for s in seqs])
-        outs: list = [None] * len(seqs)
-        for batch, longest in _batches(lengths, batch_tokens, pad_tolerance):
+
+        def run(item):
+            batch, longest = item
             blens = lengths[batch]
             if (blens == longest).all():
                 x = torch.stack([seqs[i] for i in batch])
@@ -254,7 +326,11 @@ def encode_chunks(
                 for r, i in enumerate(batch):
                     x[r, : lengths[i]] = seqs[i]
                 y = encoder(x, torch.as_tensor(blens, device=device), cls_only=not segments)
-            y = y.float().cpu()
+            return y.float().cpu()
+
+        plan = list(_batches(lengths, batch_tokens, pad_tolerance))
+        outs: list = [None] * len(seqs)
+        for (batch, _), y in zip(plan, runner.map(run, plan)):
             for r, i in enumerate(batch):
                 outs[i] = y[r] if not segments else y[r, : lengths[i]]
         # Reassemble per job: bands in order.
@@ -273,15 +349,18 @@ def encode_chunks(
             progress.update(len(per_job))
         pending, pending_tokens = [], 0
 
-    for j, job in enumerate(jobs):
-        plan, fpe = fenc.get(job.sample_rate)
-        patches = _chunk_patches(job, plan, cfg.patch_width, device).to(dtype)
-        seq = encoder.embed(patches, fpe)
-        pending.append((j, seq))
-        pending_tokens += seq.shape[0] * seq.shape[1]
-        if pending_tokens >= window:
-            flush()
-    flush()
+    try:
+        for j, job in enumerate(jobs):
+            plan, fpe = fenc.get(job.sample_rate)
+            patches = _chunk_patches(job, plan, cfg.patch_width, device).to(dtype)
+            seq = encoder.embed(patches, fpe)
+            pending.append((j, seq))
+            pending_tokens += seq.shape[0] * seq.shape[1]
+            if pending_tokens >= window:
+                flush()
+        flush()
+    finally:
+        runner.close()
     return results
 
 
@@ -310,7 +389,7 @@ def embed_signals(
     signals: Sequence[tuple[np.ndarray, float]],
     *,
     segments: bool = False,
-    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    batch_tokens: int | None = None,
     progress=None,
 ) -> list[EchoOutput]:
     """Embed mono signals of any lengths and sampling rates in one batched pass.
@@ -321,7 +400,8 @@ def embed_signals(
     signals : sequence of (1-D float32 ndarray, sample_rate)
     segments : bool, default=False
         Also return segment-level (patch token) outputs.
-    batch_tokens : int, default=16384
+    batch_tokens : int, optional
+        Tokens per encoder call (default: 4096 on CPU, 16384 on GPU).
     progress : tqdm-like, optional
         Advanced by one per chunk.
 

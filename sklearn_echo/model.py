@@ -7,6 +7,7 @@ sequences*; :mod:`sklearn_echo.inference` builds those from signals.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import torch
@@ -61,6 +62,102 @@ class EchoConfig:
 ECHO_SMALL_CONFIG = EchoConfig()
 
 
+# -- Inference kernels --------------------------------------------------------------
+# Each switch below is measured by ``benchmarks/bench_encoder.py --ablate``; they
+# only change which kernel computes the same quantity, never the result beyond
+# float rounding. Tests and benchmarks may flip them; users never need to.
+FAST_PATHS = {
+    # oneDNN's fused linear + bias + GELU and linear + bias + residual-add (CPU only).
+    "fused_linear": True,
+    # bfloat16 attention on CPU through two batched matmuls and a float32
+    # softmax instead of SDPA's CPU flash kernel (which is slow in bfloat16 for
+    # ECHO's short sequences).
+    "bf16_matmul_attention": True,
+    # On CPU, encode torch.get_num_threads() batches at once, one thread each
+    # (sklearn_echo.inference); off: one batch at a time over all threads.
+    "batch_workers": True,
+}
+
+_MKLDNN_LINEAR = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+
+
+@functools.lru_cache(maxsize=None)
+def _mkldnn_supports(dtype: torch.dtype) -> bool:
+    """Whether oneDNN's fused linear kernels can run ``dtype`` on this CPU (probed once)."""
+    if _MKLDNN_LINEAR is None or not torch.backends.mkldnn.is_available():
+        return False
+    if dtype == torch.bfloat16:
+        try:
+            if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+                return False
+        except (AttributeError, RuntimeError):
+            return False
+    elif dtype != torch.float32:
+        return False
+    try:
+        x = torch.ones(2, 4, dtype=dtype)
+        w = torch.ones(3, 4, dtype=dtype)
+        b = torch.zeros(3, dtype=dtype)
+        y = _MKLDNN_LINEAR(x, w, b, "gelu", [], "none")
+        z = _MKLDNN_LINEAR.binary(x, y, w, b, "add")
+        return bool(torch.allclose(z.float(), torch.full((2, 3), 4.0 + 4.0)))
+    except (RuntimeError, TypeError, NotImplementedError):
+        return False
+
+
+def _use_fused(x: torch.Tensor) -> bool:
+    return (
+        FAST_PATHS["fused_linear"]
+        and x.device.type == "cpu"
+        and not torch.is_grad_enabled()
+        and _mkldnn_supports(x.dtype)
+    )
+
+
+def _linear_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``gelu(x @ W.T + b)`` with exact (erf) GELU; one fused oneDNN call on CPU."""
+    if _use_fused(x):
+        return _MKLDNN_LINEAR(x, weight, bias, "gelu", [], "none")
+    return F.gelu(F.linear(x, weight, bias))
+
+
+def _linear_add(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, residual: torch.Tensor
+) -> torch.Tensor:
+    """``residual + (x @ W.T + b)``; one fused oneDNN call on CPU."""
+    if _use_fused(x):
+        return _MKLDNN_LINEAR.binary(x, residual, weight, bias, "add")
+    return torch.addmm(bias, x, weight.t()).add_(residual)
+
+
+def _attention(q, k, v, mask):
+    """Softmax attention of ``q`` (N, H, Lq, hd) over ``k``, ``v`` (N, H, L, hd).
+
+    ``mask`` is a boolean key mask broadcastable to (N, 1, 1, L), True = attend.
+    Returns (N, H, Lq, hd).
+    """
+    if (
+        FAST_PATHS["bf16_matmul_attention"]
+        and q.device.type == "cpu"
+        and q.dtype == torch.bfloat16
+        and not torch.is_grad_enabled()
+    ):
+        n, h, lq, hd = q.shape
+        length = k.shape[2]
+        scores = torch.baddbmm(
+            q.new_empty(()).expand(n * h, lq, length),
+            q.reshape(n * h, lq, hd),
+            k.reshape(n * h, length, hd).transpose(1, 2),
+            beta=0.0,
+            alpha=hd**-0.5,
+        ).view(n, h, lq, length)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+        return torch.matmul(probs, v)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
 class _SelfAttention(nn.Module):
     """Multi-head self-attention holding ``nn.MultiheadAttention``'s parameter names."""
 
@@ -72,8 +169,11 @@ class _SelfAttention(nn.Module):
         self.out_proj = nn.Linear(dim, dim)
         nn.init.xavier_uniform_(self.in_proj_weight)
 
-    def forward(self, x, mask=None, queries: int | None = None):
-        """Attend over ``x`` (N, L, D); with ``queries=q`` only the first q positions are computed."""
+    def heads(self, x, mask=None, queries: int | None = None):
+        """Attention output before ``out_proj``, shape (N * Lq, D) with Lq = ``queries`` or L.
+
+        ``x`` is (N, L, D); with ``queries=q`` only the first q positions are computed.
+        """
         n, length, dim = x.shape
         h = self.num_heads
         hd = dim // h
@@ -88,9 +188,14 @@ class _SelfAttention(nn.Module):
             kv = F.linear(x, w_kv, b_kv).view(n, length, 2, h, hd).permute(2, 0, 3, 1, 4)
             k, v = kv.unbind(0)
             lq = queries
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        out = out.transpose(1, 2).reshape(n, lq, dim)
-        return self.out_proj(out)
+        # (N, H, Lq, hd) -> (N * Lq, D); free when the kernel wrote (N, Lq, H, hd).
+        return _attention(q, k, v, mask).transpose(1, 2).reshape(n * lq, dim)
+
+    def forward(self, x, mask=None, queries: int | None = None):
+        """Attend over ``x`` (N, L, D); with ``queries=q`` only the first q positions are computed."""
+        n, lq = x.shape[0], x.shape[1] if queries is None else queries
+        out = self.out_proj(self.heads(x, mask, queries))
+        return out.view(n, lq, -1)
 
 
 class _EncoderLayer(nn.Module):
@@ -105,9 +210,17 @@ class _EncoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=eps)
 
     def forward(self, x, mask=None, queries: int | None = None):
-        residual = x if queries is None else x[:, :queries]
-        x = self.norm1(residual + self.self_attn(x, mask, queries))
-        return self.norm2(x + self.linear2(F.gelu(self.linear1(x))))
+        n, length, dim = x.shape
+        lq = length if queries is None else queries
+        residual = (x if queries is None else x[:, :queries]).reshape(n * lq, dim)
+        attn = self.self_attn
+        y = _linear_add(
+            attn.heads(x, mask, queries), attn.out_proj.weight, attn.out_proj.bias, residual
+        )
+        y = self.norm1(y)
+        hidden = _linear_gelu(y, self.linear1.weight, self.linear1.bias)
+        y = self.norm2(_linear_add(hidden, self.linear2.weight, self.linear2.bias, y))
+        return y.view(n, lq, dim)
 
 
 class _Encoder(nn.Module):

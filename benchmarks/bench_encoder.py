@@ -1,0 +1,404 @@
+"""ECHO encoder speed: the faithful reference loop against ``embed_signals``, side by side.
+
+Methods (ECHO-Small architecture, random weights, seeded; the same weights in all three):
+
+  (a) reference  the reference extraction loop (``reference_loop.py``): one signal at a
+                 time, whole-signal spectrogram, chunks one after another, all bands of a
+                 chunk batched, torch's ``nn.TransformerEncoder`` (fast path), every token
+                 through the final norm (utterance and segments), float32.
+  (b) fp32       ``sklearn_echo.inference.embed_signals`` in float32, utterance only
+                 (what ``EchoEmbedder.transform`` computes by default).
+  (c) bf16       the same in bfloat16 (``encoder.to(torch.bfloat16)``).
+
+Workloads: 64 clips of 10 s at 16 kHz, and a mixed set (12/16/44.1/48 kHz, 1 to 30 s,
+40 signals, seeded). Runs are interleaved (a, b, c, then b, c, a, ...) so that all
+methods see the same machine load; the table gives the best run and the median.
+
+x-real-time (xRT) = seconds of audio per second of wall-clock compute.
+
+Peak memory: every (method, workload) pair is also run once in a fresh subprocess;
+"peak RSS" is that process's high-water resident set (``VmHWM`` in /proc/self/status,
+falling back to ``resource.getrusage``): the whole process, i.e. interpreter, torch,
+sklearn_echo, one model and the workload's signals. "run +" is the peak minus the RSS
+measured just before the run (the method's own working memory). On CUDA the
+peak of ``torch.cuda.max_memory_allocated`` is printed as well.
+
+Usage::
+
+    python benchmarks/bench_encoder.py                 # full benchmark (~10 min on 2 cores)
+    python benchmarks/bench_encoder.py --quick         # smoke test, < 1 minute
+    python benchmarks/bench_encoder.py --long          # 60 min at 48 kHz, peak RSS
+    python benchmarks/bench_encoder.py --ablate        # each fast path on/off, batch sizes
+    python benchmarks/bench_encoder.py --repeats 5 --threads 2 --device cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from reference_loop import ReferenceEcho, check_against_fixture  # noqa: E402
+
+from sklearn_echo import model as echo_model  # noqa: E402
+from sklearn_echo.inference import embed_signals  # noqa: E402
+from sklearn_echo.model import EchoConfig, EchoEncoder  # noqa: E402
+
+CWRU_48K = HERE.parent / ".." / "shared" / "data" / "cwru" / "normal" / "normal_0_97.mat"
+METHODS = ("a", "b", "c")
+LABELS = {"a": "(a) reference loop fp32", "b": "(b) embed_signals fp32", "c": "(c) embed_signals bf16"}
+
+
+# -- workloads ---------------------------------------------------------------------------
+def workload(name: str, quick: bool):
+    """Seeded list of (float32 signal, sample_rate)."""
+    rng = np.random.default_rng(0 if name == "clips16k" else 1)
+    if name == "clips16k":
+        n, seconds = (4, 2.0) if quick else (64, 10.0)
+        return [(rng.standard_normal(int(seconds * 16000)).astype(np.float32), 16000.0)
+                for _ in range(n)]
+    if name == "mixed":
+        n, lo, hi = (6, 0.5, 3.0) if quick else (40, 1.0, 30.0)
+        rates = rng.choice([12000.0, 16000.0, 44100.0, 48000.0], size=n)
+        lengths = rng.uniform(lo, hi, size=n)
+        return [(rng.standard_normal(int(s * sr)).astype(np.float32), float(sr))
+                for sr, s in zip(rates, lengths)]
+    raise ValueError(name)
+
+
+WORKLOAD_TITLES = {
+    "clips16k": "64 clips x 10 s at 16 kHz",
+    "mixed": "mixed: 40 signals, 12/16/44.1/48 kHz, 1-30 s",
+}
+
+
+def audio_seconds(sigs) -> float:
+    return sum(len(x) / sr for x, sr in sigs)
+
+
+# -- models ------------------------------------------------------------------------------
+def build_models(device: str, methods=METHODS):
+    """The three models, with the same seeded ECHO-Small weights."""
+    torch.manual_seed(0)
+    enc = EchoEncoder(EchoConfig()).eval().requires_grad_(False)
+    models = {}
+    if "a" in methods:
+        models["a"] = ReferenceEcho.from_encoder(enc).to(device)
+    if "c" in methods:
+        models["c"] = copy.deepcopy(enc).to(device=device, dtype=torch.bfloat16)
+    if "b" in methods:
+        models["b"] = enc.to(device)
+    return models
+
+
+def run_method(method, models, sigs, device):
+    if method == "a":
+        out = [models["a"].extract_features(x, sr)[0] for x, sr in sigs]
+    else:
+        out = [o.utterance for o in embed_signals(models[method], sigs)]
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return out
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def max_rss_bytes() -> int:
+    """Peak RSS of this process since it started (exec).
+
+    ``VmHWM`` from /proc is per address space; ``getrusage``'s ``ru_maxrss`` is not
+    used on Linux because it is inherited across fork/exec from the parent.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def fmt_mb(b: float) -> str:
+    return f"{b / 2**20:,.0f} MB"
+
+
+# -- measurements ------------------------------------------------------------------------
+def check_equivalence(models, device):
+    """The three methods compute the same utterances (on a few signals of each workload)."""
+    sigs = workload("mixed", True) + workload("clips16k", True)[:2]
+    a = run_method("a", models, sigs, device)
+    b = run_method("b", models, sigs, device)
+    c = run_method("c", models, sigs, device)
+    err_b = max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+    cos_c = min(float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y))) for x, y in zip(a, c))
+    return err_b, cos_c
+
+
+def time_workload(models, sigs, device, repeats):
+    """Interleaved runs; each repeat rotates the order of the methods."""
+    times = {m: [] for m in METHODS}
+    for r in range(repeats):
+        order = METHODS[r % 3 :] + METHODS[: r % 3]
+        for m in order:
+            t0 = time.perf_counter()
+            run_method(m, models, sigs, device)
+            times[m].append(time.perf_counter() - t0)
+    return times
+
+
+def child_memory(method: str, name: str, quick: bool, device: str, threads: int | None):
+    """Run one method on one workload in this (fresh) process; print peak memory as JSON."""
+    if threads:
+        torch.set_num_threads(threads)
+    models = build_models(device, (method,))
+    sigs = workload(name, quick)
+    run_method(method, models, workload("clips16k", True)[:1], device)  # warm-up, tiny
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    before = rss_bytes()
+    t0 = time.perf_counter()
+    run_method(method, models, sigs, device)
+    seconds = time.perf_counter() - t0
+    out = {"peak_rss": max_rss_bytes(), "before": before, "seconds": seconds}
+    if device.startswith("cuda"):
+        out["cuda_peak"] = torch.cuda.max_memory_allocated()
+    print(json.dumps(out))
+
+
+def spawn(args_list, timeout=1800):
+    cmd = [sys.executable, str(Path(__file__).resolve()), *args_list]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def machine_line(device):
+    flags = ""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
+                      if line.startswith("model name")), platform.processor())
+        if "avx512_bf16" in cpuinfo:
+            flags += " AVX512-BF16"
+        if "amx_bf16" in cpuinfo:
+            flags += " AMX-BF16"
+    except OSError:
+        model = platform.processor()
+    line = (f"{model}, {os.cpu_count()} logical CPUs{flags}; torch {torch.__version__}, "
+            f"{torch.get_num_threads()} intra-op threads; device {device}")
+    if device.startswith("cuda"):
+        line += f" ({torch.cuda.get_device_name()})"
+    return line
+
+
+def main_benchmark(args):
+    device = args.device
+    print(f"machine: {machine_line(device)}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min)")
+    err = check_against_fixture()
+    print(f"(a) reference loop vs the reference fixture (tiny checkpoint, 12 signals): "
+          f"max abs error {err:.2e} (tolerance 1e-4) -> {'OK' if err <= 1e-4 else 'FAILED'}")
+    models = build_models(device)
+    err_b, cos_c = check_equivalence(models, device)
+    print(f"same weights, same utterances: max |b - a| = {err_b:.2e}, min cosine(c, a) = {cos_c:.5f}")
+    names = ["clips16k", "mixed"]
+    summary = {}
+    for name in names:
+        sigs = workload(name, args.quick)
+        seconds = audio_seconds(sigs)
+        run_method("a", models, sigs[:1], device)  # warm-up
+        run_method("b", models, sigs[:2], device)
+        run_method("c", models, sigs[:2], device)
+        times = time_workload(models, sigs, device, args.repeats)
+        title = WORKLOAD_TITLES[name] if not args.quick else f"{name} (quick sizes)"
+        print(f"\n== {title}: {len(sigs)} signals, {seconds:.0f} s of audio, "
+              f"{args.repeats} interleaved repeats ==")
+        mem = {}
+        if not args.no_memory and not (args.quick and name != names[0]):
+            for m in METHODS:
+                child = ["--child-memory", m, name, "--device", device]
+                if args.quick:
+                    child.append("--quick")
+                if args.threads:
+                    child += ["--threads", str(args.threads)]
+                mem[m] = spawn(child)
+        best = {m: min(t) for m, t in times.items()}
+        med = {m: statistics.median(t) for m, t in times.items()}
+        header = f"{'method':26s} {'xRT best':>9s} {'xRT median':>11s} {'ratio best':>11s} {'ratio median':>13s}"
+        if mem:
+            header += f" {'peak RSS':>10s} {'run +':>9s}"
+        print(header)
+        for m in METHODS:
+            line = (f"{LABELS[m]:26s} {seconds / best[m]:9.1f} {seconds / med[m]:11.1f} "
+                    f"{best['a'] / best[m]:10.2f}x {med['a'] / med[m]:12.2f}x")
+            if mem:
+                line += (f" {fmt_mb(mem[m]['peak_rss']):>10s} "
+                         f"{fmt_mb(mem[m]['peak_rss'] - mem[m]['before']):>9s}")
+                if "cuda_peak" in mem[m]:
+                    line += f"  cuda peak {fmt_mb(mem[m]['cuda_peak'])}"
+            print(line)
+        summary[name] = {m: seconds / best[m] for m in METHODS}
+        print(f"b/a = {best['a'] / best['b']:.2f} (target >= 1.2), "
+              f"c/a = {best['a'] / best['c']:.2f} (target >= 3.5), from the best runs")
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f} (1 min)")
+    return summary
+
+
+# -- long input --------------------------------------------------------------------------
+def long_signal(minutes: float, quick: bool):
+    """A real 48 kHz CWRU recording tiled to ``minutes`` (random noise if it is missing)."""
+    n = int(minutes * 60 * 48000)
+    try:
+        from scipy.io import loadmat
+
+        mat = loadmat(CWRU_48K)
+        base = next(v for k, v in mat.items() if k.endswith("_DE_time")).ravel().astype(np.float32)
+        source = f"{CWRU_48K.name} (tiled)"
+    except (OSError, StopIteration, ImportError):
+        base = np.random.default_rng(0).standard_normal(48000 * 10).astype(np.float32)
+        source = "random noise (tiled)"
+    x = np.empty(n, dtype=np.float32)
+    for start in range(0, n, len(base)):
+        stop = min(n, start + len(base))
+        x[start:stop] = base[: stop - start]
+    return x, source
+
+
+def child_long(args):
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    minutes = 1.0 if args.quick else args.minutes
+    torch.manual_seed(0)
+    enc = EchoEncoder(EchoConfig()).eval().requires_grad_(False).to(args.device)
+    if args.long_dtype == "bfloat16":
+        enc = enc.to(torch.bfloat16)
+    x, source = long_signal(minutes, args.quick)
+    before = rss_bytes()
+    t0 = time.perf_counter()
+    if args.long_method == "reference":
+        ref = ReferenceEcho.from_encoder(enc.float()).to(args.device)
+        utt = ref.extract_features(x, 48000.0)[0]
+    else:
+        utt = embed_signals(enc, [(x, 48000.0)])[0].utterance
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"peak_rss": max_rss_bytes(), "before": before, "seconds": seconds,
+                      "audio": len(x) / 48000.0, "source": source, "dims": int(utt.shape[0]),
+                      "signal_bytes": x.nbytes}))
+
+
+def main_long(args):
+    print(f"machine: {machine_line(args.device)}")
+    methods = ["embed_signals"] + (["reference"] if args.long_reference else [])
+    for method in methods:
+        child = ["--child-long", "--device", args.device, "--minutes", str(args.minutes),
+                 "--long-dtype", args.long_dtype, "--long-method", method]
+        if args.quick:
+            child.append("--quick")
+        if args.threads:
+            child += ["--threads", str(args.threads)]
+        r = spawn(child, timeout=7200)
+        print(f"long input, {method} ({args.long_dtype}, utterance only): {r['audio'] / 60:.0f} min at "
+              f"48 kHz from {r['source']} ({fmt_mb(r['signal_bytes'])} of float32 samples) -> "
+              f"{r['dims']} dims in {r['seconds']:.1f} s ({r['audio'] / r['seconds']:.1f} xRT); "
+              f"peak RSS {fmt_mb(r['peak_rss'])} (fresh process; {fmt_mb(r['before'])} before the run, "
+              f"signal included) -> {'under' if r['peak_rss'] < 3 * 2**30 else 'OVER'} 3 GB")
+
+
+# -- ablation ----------------------------------------------------------------------------
+def main_ablate(args):
+    """Each fast path off in turn, and the batch size, interleaved on the 16 kHz clips."""
+    device = args.device
+    print(f"machine: {machine_line(device)}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min)")
+    models = build_models(device)
+    sigs = workload("clips16k", args.quick)
+    if not args.quick:
+        sigs = sigs[: args.ablate_clips]
+    seconds = audio_seconds(sigs)
+    defaults = dict(echo_model.FAST_PATHS)
+    variants = [("all fast paths (default)", {}, None)]
+    variants += [(f"without {k}", {k: False}, None) for k in defaults]
+    variants += [(f"batch_tokens={bt}", {}, bt) for bt in (2048, 8192, 16384)]
+    for dtype_key in ("b", "c"):
+        enc = models[dtype_key]
+        times = {name: [] for name, _, _ in variants}
+        for r in range(args.repeats + 1):
+            for name, switches, bt in variants:
+                echo_model.FAST_PATHS.update(defaults)
+                echo_model.FAST_PATHS.update(switches)
+                t0 = time.perf_counter()
+                embed_signals(enc, sigs, batch_tokens=bt)
+                if r:  # the first round is a warm-up
+                    times[name].append(time.perf_counter() - t0)
+        echo_model.FAST_PATHS.update(defaults)
+        base = min(times[variants[0][0]])
+        print(f"\n== {LABELS[dtype_key]}, {len(sigs)} clips x 10 s at 16 kHz, "
+              f"{args.repeats} interleaved repeats ==")
+        print(f"{'variant':28s} {'xRT best':>9s} {'xRT median':>11s} {'default is x faster':>20s}")
+        for name, _, _ in variants:
+            t = times[name]
+            print(f"{name:28s} {seconds / min(t):9.1f} {seconds / statistics.median(t):11.1f} "
+                  f"{min(t) / base:19.2f}x")
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f} (1 min)")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes, < 1 minute (smoke test)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="interleaved repeats per method (default 3, 1 with --quick)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--no-memory", action="store_true", help="skip the fresh-process memory runs")
+    p.add_argument("--long", action="store_true", help="60-minute 48 kHz signal, peak RSS")
+    p.add_argument("--minutes", type=float, default=60.0, help="length of the --long signal")
+    p.add_argument("--long-dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--long-reference", action="store_true",
+                   help="also run the reference loop on the long signal (needs several GB)")
+    p.add_argument("--ablate", action="store_true", help="each fast path off in turn; batch sizes")
+    p.add_argument("--ablate-clips", type=int, default=32)
+    p.add_argument("--child-memory", nargs=2, metavar=("METHOD", "WORKLOAD"), help=argparse.SUPPRESS)
+    p.add_argument("--child-long", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--long-method", default="embed_signals", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads and not (args.child_memory or args.child_long):
+        torch.set_num_threads(args.threads)
+    if args.child_memory:
+        return child_memory(*args.child_memory, args.quick, args.device, args.threads)
+    if args.child_long:
+        return child_long(args)
+    if args.long:
+        return main_long(args)
+    if args.ablate:
+        return main_ablate(args)
+    return main_benchmark(args)
+
+
+if __name__ == "__main__":
+    main()
