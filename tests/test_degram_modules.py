@@ -232,9 +232,9 @@ def test_frontend_normalisation_modes(normalization):
 
 def test_plain_stft_frontend_uses_reference_bins_at_any_rate():
     spec = PowerSpectrogram()
-    front = DEGram(sincgram=False, attention=False, reference_rate=12000, normalization=None)
+    front = DEGram(sincgram=False, attention=False, reference_rate=12000, normalization="global")
     x = torch.randn(1, 12000)
-    ref = torch.log(spec(x, 12000) + 1e-10)
+    ref = torch.log(spec(x, 12000))
     mean, std = ref.mean(), ref.std(correction=0)
     torch.testing.assert_close(front(x, 12000), (ref - mean) / (std + 1e-7), atol=1e-4, rtol=1e-4)
     assert front.n_bands == 257

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import numbers
 import os
 import time
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.preprocessing import LabelEncoder
@@ -242,6 +244,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions({"cosine", "constant"})],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
@@ -274,13 +277,14 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         multichannel="mean",
         short_signals="error",
         mat_key="DE_time",
-        normalization="frequency",
+        normalization="global",
         speed_perturbation=0.0,
-        max_epochs=30,
+        max_epochs=40,
         batch_size=32,
-        learning_rate=1e-3,
+        learning_rate=3e-3,
         weight_decay=1e-2,
-        validation_fraction=0.1,
+        lr_schedule="cosine",
+        validation_fraction=0.0,
         n_iter_no_change=5,
         tol=1e-4,
         class_weight=None,
@@ -310,6 +314,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
@@ -329,6 +334,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         tags.classifier_tags.multi_label = False
         tags.target_tags.required = True
         tags.non_deterministic = self.random_state is None
+        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
     def __getstate__(self):
@@ -360,6 +366,17 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _load(self, X, sample_rate, *, fitting, y=None):
         """Validate ``X`` (and ``y``) and return mono float32 signals, their rates and names."""
         rate = self.sample_rate if sample_rate is None else sample_rate
+        if sp.issparse(X):
+            raise TypeError(
+                "sparse input is not supported: DEGramClassifier takes signals (dense arrays) "
+                "or file paths"
+            )
+        if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "biuf":
+            raise ValueError(
+                f"X is a single 1-D array of {X.shape[0]} numbers; pass a list of signals "
+                "(X=[signal]) or a 2-D array with one signal per row (Reshape your data "
+                "with X.reshape(1, -1) for one signal)"
+            )
         if _is_dense_numeric(X):
             allow_nd = X.ndim == 3
             kwargs = dict(dtype=np.float32, allow_nd=allow_nd, ensure_all_finite=True)
@@ -478,6 +495,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 "sincgram=False and attention=False leave no DEGram front end; at least "
                 "one of sincgram and attention must be True"
             )
+        self.__dict__.pop("n_features_in_", None)  # set again only by dense input
         signals, y = self._load(X, sample_rate, fitting=True, y=y)
         check_classification_targets(y)
         encoder = LabelEncoder()
@@ -485,7 +503,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
             raise ValueError(
-                f"y has 1 class ({self.classes_[0]!r}); DEGramClassifier needs at least 2 classes"
+                f"y has 1 class ({self.classes_.tolist()[0]!r}); DEGramClassifier needs at least 2 classes"
             )
 
         self.sample_rate_ = min(r for _, r, _ in signals)
@@ -536,7 +554,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 if len(members) - n_val < 1:
                     idx = [i for i in range(len(signals)) if y_enc[i] == c]
                     raise ValueError(
-                        f"class {self.classes_[c]!r} has {len(members)} window(s) of "
+                        f"class {self.classes_.tolist()[c]!r} has {len(members)} window(s) of "
                         f"window_duration={_fmt(self.window_duration)} s (signals "
                         f"{[signals[i][2] for i in idx][:10]}); validation_fraction="
                         f"{_fmt(self.validation_fraction)} holds out at least one window per "
@@ -604,9 +622,19 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         else:
             cw = compute_class_weight(self.class_weight, classes=self.classes_, y=np.asarray(train_labels))
             weight = torch.tensor(cw, dtype=torch.float32, device=device)
-        criterion = torch.nn.CrossEntropyLoss(weight=weight)
+        cross_entropy = torch.nn.CrossEntropyLoss(reduction="none")
+
+        def criterion(logits, target):
+            # class weights scale each example's loss (sklearn's convention); the
+            # mean over the batch stays finite when a batch holds one class only
+            losses = cross_entropy(logits, target)
+            return (losses * weight[target]).mean() if weight is not None else losses.mean()
+
         params = [p for p in net.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=self.learning_rate, weight_decay=self.weight_decay)
+        scheduler = None
+        if self.lr_schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.max_epochs)
 
         def windows_of(crops):
             out = []
@@ -652,6 +680,8 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 optimizer.step()
                 total += float(loss.detach()) * len(batch)
                 count += len(batch)
+            if scheduler is not None:
+                scheduler.step()
             epoch_times.append(time.perf_counter() - t0)
             self.loss_curve_.append(total / count)
             self.n_iter_ = epoch
@@ -692,6 +722,9 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             groups.setdefault((r, len(w)), []).append(j)
         with torch.no_grad():
             for (rate, _), idx in groups.items():
+                # batches made in an order fixed by the windows' content: a window's
+                # result does not depend on the order of the signals it came with
+                idx = sorted(idx, key=lambda j: hashlib.blake2b(windows[j].tobytes(), digest_size=8).digest())
                 for a in range(0, len(idx), self.batch_size):
                     part = idx[a : a + self.batch_size]
                     xb = torch.from_numpy(np.stack([windows[j] for j in part])).to(device)

@@ -1,33 +1,35 @@
 """The DEGram front end and the model that wraps a backbone around it.
 
-``waveform -> power STFT -> SincGram (or the plain STFT) -> log ->
-standardise -> TF-DE attention -> per-frequency normalisation -> backbone``
+``waveform -> power STFT -> SincGram (or the plain STFT) -> scale to unit mean
+-> TF-DE attention -> log -> normalisation -> backbone``
 
-Steps that differ from the published release, and why:
+This is the published order (SincGram, TF-DE, normalisation) with these
+changes, each for a reason:
 
 * The STFT is part of the model and is computed at the input's own sampling
   rate (32 ms window, 10 ms hop, ``n_fft`` the next power of two); the SincGram
   is evaluated on that rate's bin frequencies in Hz, so no resampling is needed.
-* ``log`` (default True) takes ``log(band power + log_eps)`` before attention
-  and normalisation: machine-vibration band powers span many decades and the
-  per-frequency standardisation of a linear power map is dominated by a few
-  peaks. ``log=False`` keeps the release's linear map.
-* Before the TF-DE block the map is standardised per example (one mean and
-  one standard deviation over all valid rows and frames). The gates are then
-  independent of the recording's gain and units (g, m/s^2, PCM counts), while
-  the frequency branch still sees the spectral profile. Per-frequency
-  standardisation at this point would be useless: the time average the
-  frequency branch squeezes would always be zero.
+* Each example's band-power map is divided by its mean (over valid rows and
+  frames) before the attention: the map stays non-negative, as the published
+  attention expects, and the gates no longer depend on the recording's gain
+  or units (g, m/s^2, PCM counts).
+* ``log`` (default True) takes ``log(power + log_eps)`` after the attention and
+  before the normalisation: machine-vibration band powers span many decades
+  and the standardisation of a linear power map is dominated by a few peaks.
+  In the log domain the attention gates become additive offsets.
+  ``log=False`` keeps the release's linear map.
+* ``normalization`` is per frequency row over time (the published default),
+  or over the whole map (the release's ``freq_norm=False``), or none.
 * Rows without information at the input's rate (SincGram filters above its
-  Nyquist, or reference bins above it when ``sincgram=False``) are set to
-  zero after standardisation, and stay zero.
+  Nyquist, or reference bins above it when ``sincgram=False``) are set to zero
+  before the attention and in the output.
 
 With ``sincgram=False`` the rows are the STFT bins of a fixed *reference
-rate* (the training rate): at that rate the map is exactly the power STFT
-(log-compressed when ``log=True``); at another rate the power spectral
-density is linearly interpolated onto the reference bin frequencies. Both
-switches off gives a plain log-STFT front end (a baseline; the release
-forbids it and so does :class:`~sklearn_echo.degram.DEGramClassifier`).
+rate* (the training rate): at that rate the map is exactly the power STFT; at
+another rate the power spectral density is linearly interpolated onto the
+reference bin frequencies. Both switches off gives a plain log-STFT front end
+(a baseline; the release forbids it and so does
+:class:`~sklearn_echo.degram.DEGramClassifier`).
 """
 
 from __future__ import annotations
@@ -258,16 +260,21 @@ class DEGram(nn.Module):
         spec = self.spectrogram(waveform, sample_rate)
         freqs = self.spectrogram.bin_frequencies(sample_rate, device=spec.device, dtype=spec.dtype)
         x = self.filterbank(spec, freqs)
-        if self.log:
-            x = torch.log(x + self.log_eps)
         mask = self.band_mask(sample_rate).to(x.device)
-        x = _global_standardise(x, mask, self.eps)
+        m = mask.to(x.dtype).reshape(1, 1, -1, 1)
+        # gain invariance: divide each example by its mean band power (valid rows)
+        mean = (x * m).sum(dim=(1, 2, 3), keepdim=True) / (m.sum() * x.shape[1] * x.shape[-1])
+        x = x / (mean + torch.finfo(x.dtype).tiny) * m
         if self.attention is not None:
             x = self.attention(x)
+        if self.log:
+            x = torch.log(x + self.log_eps)
         if self.normalization is not None:
             x = self.normalization(x, mask)
         elif self.global_normalization:
             x = _global_standardise(x, mask, self.eps)
+        else:
+            x = x * m
         return x
 
 
