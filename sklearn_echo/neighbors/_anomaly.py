@@ -11,7 +11,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._classification import _seed
-from ._search import VALID_ALGORITHMS, VALID_METRICS, NeighborIndex, _list_rows, row_digests
+from ._search import (
+    VALID_ALGORITHMS,
+    VALID_METRICS,
+    NeighborIndex,
+    _list_rows,
+    check_finite_rows,
+    row_digests,
+)
 
 __all__ = ["EchoKNNAnomalyDetector"]
 
@@ -255,14 +262,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
         X = validate_data(
             self, X, reset=reset, dtype=[np.float32, np.float64], ensure_all_finite=False
         )
-        finite = np.isfinite(X)
-        if not finite.all():
-            bad = np.flatnonzero(~finite.all(axis=1))
-            raise ValueError(
-                f"Input X contains NaN or infinity in row(s) {_list_rows(bad)}; "
-                "every value must be finite."
-            )
-        return X
+        return check_finite_rows(X)
 
     def _init_state(self):
         self._keys = []  # domain label of each bank (None: no domains)

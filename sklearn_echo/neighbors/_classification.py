@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
-from ._search import VALID_ALGORITHMS, VALID_METRICS, NeighborIndex
+from ._search import VALID_ALGORITHMS, VALID_METRICS, NeighborIndex, check_finite_rows
 
 __all__ = ["EchoKNNClassifier"]
 
@@ -134,7 +134,8 @@ class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
         self : EchoKNNClassifier
             The fitted classifier.
         """
-        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], y_numeric=False)
+        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], ensure_all_finite=False)
+        check_finite_rows(X)
         check_classification_targets(y)
         self.classes_, self._y = np.unique(y, return_inverse=True)
         self.index_ = NeighborIndex(
@@ -184,7 +185,10 @@ class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
         if X is None:
             dist, ind = self.index_.kneighbors(None, n_neighbors, exclude_self=True)
         else:
-            X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+            X = validate_data(
+                self, X, reset=False, dtype=[np.float32, np.float64], ensure_all_finite=False
+            )
+            check_finite_rows(X)
             dist, ind = self.index_.kneighbors(X, n_neighbors)
         return (dist, ind) if return_distance else ind
 
