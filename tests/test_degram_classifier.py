@@ -216,6 +216,24 @@ def test_multichannel_first_or_mean(tone_data):
     )
 
 
+def test_dataframe_and_pairs_give_the_same_predictions(tone_data, fitted):
+    pd = pytest.importorskip("pandas")
+    X, _ = tone_data
+    expected = fitted.predict_proba(X[:4], sample_rate=4000)
+    frame = pd.DataFrame({"signal": list(X[:4]), "sample_rate": [4000] * 4})
+    np.testing.assert_array_equal(fitted.predict_proba(frame), expected)
+    np.testing.assert_array_equal(fitted.predict_proba([(x, 4000) for x in X[:4]]), expected)
+
+
+def test_speed_perturbation_trains(tone_data):
+    X, y = tone_data
+    clf = DEGramClassifier(**TINY, speed_perturbation=0.1).fit(X, y, sample_rate=4000)
+    plain = DEGramClassifier(**TINY).fit(X, y, sample_rate=4000)
+    assert clf.loss_curve_ != plain.loss_curve_  # the crops differ
+    X2, y2 = tones(n_per_class=3, seed=8)
+    assert clf.score(X2, y2, sample_rate=4000) == 1.0
+
+
 def test_class_weight_scales_each_examples_loss(tone_data, fitted):
     X, y = tone_data
     # weights of 2 double every example's loss; AdamW's steps do not depend on the
