@@ -96,6 +96,7 @@ def test_cwru_mixed_rates(runs):
 def test_degram_example(runs):
     log, out = finished(runs, "degram_cwru.py")
     pngs = list(out.glob("*.png"))
+    assert pngs, f"no figure written:\n{log}"
     for png in pngs:
         assert_png(png)
     assert re.search(r"accuracy[^\n]*?([01]\.\d+)", log, re.I), log
