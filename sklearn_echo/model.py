@@ -158,6 +158,29 @@ def _attention(q, k, v, mask):
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
+# Matrix kernels take another code path for products of very few rows (on this
+# CPU's MKL, fewer than 12), which rounds differently. Products are padded to at
+# least MIN_ROWS rows so that a sequence's output never depends on how many
+# other sequences share its batch (see tests: subset invariance, batch mixing).
+MIN_ROWS = 16
+
+
+def _pad_rows(t: torch.Tensor) -> torch.Tensor:
+    """``t`` (R, C) with zero rows appended up to ``MIN_ROWS`` rows."""
+    r = t.shape[0]
+    if r >= MIN_ROWS:
+        return t
+    return torch.cat([t, t.new_zeros(MIN_ROWS - r, *t.shape[1:])])
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``F.linear`` over the last dim of ``x``, row-count independent (see ``MIN_ROWS``)."""
+    lead = x.shape[:-1]
+    rows = x.reshape(-1, x.shape[-1])
+    out = F.linear(_pad_rows(rows), weight, bias)[: rows.shape[0]]
+    return out.reshape(*lead, weight.shape[0])
+
+
 class _SelfAttention(nn.Module):
     """Multi-head self-attention holding ``nn.MultiheadAttention``'s parameter names."""
 
@@ -178,14 +201,14 @@ class _SelfAttention(nn.Module):
         h = self.num_heads
         hd = dim // h
         if queries is None:
-            qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
+            qkv = _linear(x, self.in_proj_weight, self.in_proj_bias)
             q, k, v = qkv.view(n, length, 3, h, hd).permute(2, 0, 3, 1, 4).unbind(0)
             lq = length
         else:
             w_q, w_kv = self.in_proj_weight.split([dim, 2 * dim])
             b_q, b_kv = self.in_proj_bias.split([dim, 2 * dim])
-            q = F.linear(x[:, :queries], w_q, b_q).view(n, queries, h, hd).transpose(1, 2)
-            kv = F.linear(x, w_kv, b_kv).view(n, length, 2, h, hd).permute(2, 0, 3, 1, 4)
+            q = _linear(x[:, :queries], w_q, b_q).view(n, queries, h, hd).transpose(1, 2)
+            kv = _linear(x, w_kv, b_kv).view(n, length, 2, h, hd).permute(2, 0, 3, 1, 4)
             k, v = kv.unbind(0)
             lq = queries
         # (N, H, Lq, hd) -> (N * Lq, D); free when the kernel wrote (N, Lq, H, hd).
@@ -212,15 +235,18 @@ class _EncoderLayer(nn.Module):
     def forward(self, x, mask=None, queries: int | None = None):
         n, length, dim = x.shape
         lq = length if queries is None else queries
-        residual = (x if queries is None else x[:, :queries]).reshape(n * lq, dim)
+        residual = _pad_rows((x if queries is None else x[:, :queries]).reshape(n * lq, dim))
         attn = self.self_attn
         y = _linear_add(
-            attn.heads(x, mask, queries), attn.out_proj.weight, attn.out_proj.bias, residual
+            _pad_rows(attn.heads(x, mask, queries)),
+            attn.out_proj.weight,
+            attn.out_proj.bias,
+            residual,
         )
         y = self.norm1(y)
         hidden = _linear_gelu(y, self.linear1.weight, self.linear1.bias)
         y = self.norm2(_linear_add(hidden, self.linear2.weight, self.linear2.bias, y))
-        return y.view(n, lq, dim)
+        return y[: n * lq].view(n, lq, dim)
 
 
 class _Encoder(nn.Module):

@@ -146,3 +146,14 @@ def test_band_counts_per_rate():
     assert stft_params(16000) == (400, 160)
     plan = band_plan(16000)
     assert plan.low_pad == 7 * 32 - 201
+
+
+def test_embedding_is_bitwise_independent_of_batch_companions():
+    """Same-length companions change only the batch size: the result must not change at all."""
+    enc = load_encoder(TINY_SAFETENSORS)
+    rng = np.random.default_rng(3)
+    sigs = [(rng.standard_normal(8000).astype(np.float32), 16000.0) for _ in range(9)]
+    alone = [embed_signals(enc, [s])[0].utterance for s in sigs]
+    together = embed_signals(enc, sigs)
+    for a, t in zip(alone, together):
+        np.testing.assert_array_equal(a, t.utterance)
