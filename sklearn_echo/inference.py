@@ -21,7 +21,14 @@ import numpy as np
 import torch
 
 from .model import FAST_PATHS, EchoEncoder
-from .spectrogram import band_plan, echo_spectrogram, frequency_encoding, n_frames, stft_params
+from .spectrogram import (
+    WINDOW_SECONDS,
+    band_plan,
+    echo_spectrogram,
+    frequency_encoding,
+    n_frames,
+    stft_params,
+)
 
 __all__ = [
     "ChunkJob",
@@ -421,8 +428,23 @@ def embed_signals(
     >>> [o.utterance.shape for o in embed_signals(enc, sigs)]
     [(896,), (640,)]
     """
-    jobs = plan_chunks(signals, encoder.config.chunk_frames)
+    mono = _validated_mono(signals)
+    jobs = plan_chunks(mono, encoder.config.chunk_frames)
     encoded = encode_chunks(
         encoder, jobs, segments=segments, batch_tokens=batch_tokens, progress=progress
     )
-    return combine_chunks(jobs, encoded, len(signals))
+    return combine_chunks(jobs, encoded, len(mono))
+
+
+def _validated_mono(signals) -> list[tuple[np.ndarray, float]]:
+    """Check ``(samples, rate)`` pairs with the shared loading layer's rules (naming the item)."""
+    from .signals import SignalError, load_signals
+
+    checked = load_signals(list(signals), min_duration=WINDOW_SECONDS)
+    multi = [f"{s.source} has {s.data.shape[0]} channels" for s in checked if s.data.shape[0] != 1]
+    if multi:
+        raise SignalError(
+            "embed_signals takes mono signals (EchoEmbedder handles multichannel ones): "
+            + "; ".join(multi[:10])
+        )
+    return [(s.data[0], s.sample_rate) for s in checked]

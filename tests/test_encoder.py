@@ -157,3 +157,23 @@ def test_embedding_is_bitwise_independent_of_batch_companions():
     together = embed_signals(enc, sigs)
     for a, t in zip(alone, together):
         np.testing.assert_array_equal(a, t.utterance)
+
+
+@pytest.mark.parametrize(
+    "signal, rate, pattern",
+    [
+        (np.zeros(0, np.float32), 16000, r"X\[0\].*empty"),
+        (np.ones(100, np.float32), 16000, r"X\[0\] has 100 samples.*400"),
+        (np.array([0.0, np.nan] * 800, np.float32), 16000, r"X\[0\].*NaN"),
+        (np.array([0.0, np.inf] * 800, np.float32), 16000, r"X\[0\].*inf"),
+        (np.array(["a"] * 1600), 16000, r"X\[0\]"),
+        (np.zeros((2, 2, 800), np.float32), 16000, r"X\[0\].*dimensions"),
+        (np.ones(1600, np.float32), 0.0, r"X\[0\].*positive"),
+        (np.ones(1600, np.float32), float("inf"), r"X\[0\].*finite"),
+        (np.ones((2, 1600), np.float32), 16000, r"X\[0\] has 2 channels"),
+    ],
+)
+def test_bad_signals_are_errors_naming_the_item_never_zero_vectors(signal, rate, pattern):
+    enc = load_encoder(TINY_SAFETENSORS)
+    with pytest.raises(ValueError, match=pattern):
+        embed_signals(enc, [(signal, rate)])
