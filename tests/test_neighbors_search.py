@@ -9,8 +9,7 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 
 import sklearn_echo.neighbors._search as search
-from sklearn_echo.neighbors import NeighborIndex
-from sklearn_echo.neighbors._search import ZeroNormWarning
+from sklearn_echo.neighbors import NeighborIndex, ZeroNormWarning
 
 
 def _clustered(n, dim, n_clusters=8, rank=6, noise=0.3, seed=0):

@@ -8,11 +8,12 @@
 
 from ._anomaly import EchoKNNAnomalyDetector
 from ._classification import EchoKNNClassifier
-from ._search import AUTO_BRUTE_MAX_BANK, NeighborIndex
+from ._search import AUTO_BRUTE_MAX_BANK, NeighborIndex, ZeroNormWarning
 
 __all__ = [
     "EchoKNNClassifier",
     "EchoKNNAnomalyDetector",
     "NeighborIndex",
+    "ZeroNormWarning",
     "AUTO_BRUTE_MAX_BANK",
 ]

@@ -58,11 +58,11 @@ VALID_ALGORITHMS = ("auto", "brute", "pynndescent")
 #: Bank size (number of vectors) up to which ``algorithm="auto"`` uses exact
 #: brute force; above it, ``"auto"`` builds a pynndescent graph. Measured with
 #: ``benchmarks/bench_knn.py`` (see ``docs/neighbors.md``): on 100,000 x 2,688
-#: vectors exact brute force answers 10,000 queries in 67 s, while the
-#: pynndescent graph takes 103 s to build (plus a one-off numba compilation of
-#: about 50 s per process and 3 GiB of peak memory) before its 19 s of
-#: queries at recall@5 0.965. Brute force stays exact and cheaper than a build
-#: until banks several times larger than a memory bank of machine recordings.
+#: vectors exact brute force answers 10,000 queries in 41 s, while the
+#: pynndescent graph takes 134 s to build (plus a one-off numba compilation of
+#: about 65 s per process, and 3 GiB of peak memory) before 19 s of queries at
+#: recall@5 0.965. Brute force stays exact and cheaper than a graph build until
+#: banks several times larger than a memory bank of machine recordings.
 AUTO_BRUTE_MAX_BANK = 200_000
 
 _EPS32 = float(np.finfo(np.float32).eps)
@@ -259,7 +259,7 @@ class NeighborIndex:
     epsilon : float, default=0.4
         Search breadth of pynndescent queries (larger = more accurate,
         slower). 0.4 gave a recall@5 of 0.965 on the 100,000 x 2,688
-        benchmark bank (0.1, pynndescent's own default, gave 0.667).
+        benchmark bank (0.3 gave 0.933; 0.1, pynndescent's own default, 0.667).
 
     Attributes
     ----------
