@@ -216,12 +216,16 @@ def _cpu_workers(device) -> int:
 
 
 class _BatchRunner:
-    """Runs encoder batches, on CPU concurrently in worker threads of one intra-op thread each.
+    """Runs encoder batches; on CPU in worker threads of one intra-op thread each.
 
     Two single-threaded batches side by side keep both cores on large matrix
     products with no synchronisation between them; one batch over two threads
     synchronises at every operator (about 40 per layer) and stalls whenever the
-    other core is busy. Batches are independent, so results are identical.
+    other core is busy (``benchmarks/bench_encoder.py --ablate``).
+
+    Every batch runs on one thread, whatever the number of workers, so a
+    signal's embedding does not depend on how many batches there are or which
+    thread ran them (kernels may round differently with another thread count).
     """
 
     def __init__(self, workers: int):
@@ -232,12 +236,14 @@ class _BatchRunner:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(
-                workers, thread_name_prefix="echo-encoder", initializer=torch.set_num_threads,
+                workers,
+                thread_name_prefix="echo-encoder",
+                initializer=torch.set_num_threads,
                 initargs=(1,),
             )
 
     def map(self, fn, items):
-        if self._pool is None or len(items) < 2:
+        if self._pool is None:
             return [fn(item) for item in items]
 
         def run(item):
@@ -335,7 +341,10 @@ def encode_chunks(
                 y = encoder(x, torch.as_tensor(blens, device=device), cls_only=not segments)
             return y.float().cpu()
 
-        plan = list(_batches(lengths, batch_tokens, pad_tolerance))
+        # Enough batches to keep every worker busy (smaller ones if need be).
+        tokens = int(lengths.sum())
+        per_call = min(batch_tokens, max(1, -(-tokens // runner.workers)))
+        plan = list(_batches(lengths, per_call, pad_tolerance))
         outs: list = [None] * len(seqs)
         for (batch, _), y in zip(plan, runner.map(run, plan)):
             for r, i in enumerate(batch):
