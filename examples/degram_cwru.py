@@ -100,6 +100,12 @@ def main(argv=None):
     print(f"48 kHz, load 0, no resampling: per-window accuracy {acc48:.3f} over {len(W48)} windows, "
           f"per-file accuracy {acc48_file:.3f}")
 
+    pred48 = clf.predict(W48, sample_rate=48000)
+    wrong = {c: pred48[(Y48 == c) & (pred48 != Y48)] for c in clf.classes_}
+    confused = [f"{c} -> {', '.join(sorted(set(p.tolist())))} ({len(p)}/{np.sum(Y48 == c)})"
+                for c, p in wrong.items() if len(p)]
+    print("48 kHz windows misclassified: " + ("; ".join(confused) if confused else "none"))
+
     fb, init = clf.filterbank_, clf.initial_filterbank_
     shift = fb.centers_hz - init.centers_hz
     print(f"filters moved by {np.median(np.abs(shift)):.1f} Hz (median), "
