@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import math
 import numbers
-import os
 import time
 
 import numpy as np
