@@ -31,21 +31,10 @@ matplotlib.use("Agg")
 # Dense equal-length input: each row is a signal at 100 Hz; 50 ms windows are
 # 5 samples (STFT window 3, hop 1), shorter rows are zero-padded.
 EXPECTED_FAILED_CHECKS = {
-    "check_n_features_in_after_fitting": (
-        "rows are signals: predict accepts signals of any length, so a different row "
-        "length is not an error"
-    ),
-    "check_transformer_general": (
-        "rows are signals: transform accepts signals of any length, so a different row "
-        "length is not an error"
-    ),
-    "check_classifier_data_not_an_array": (
-        "a DataFrame is a table of signals and needs a 'signal', 'path' or 'file' column "
-        "(sklearn_echo.signals); a purely numeric DataFrame is refused with that message"
-    ),
     "check_classifiers_train": (
-        "2-sample 'signals' (blobs) padded to a 5-sample window carry almost no "
-        "spectral content for a network trained 2 epochs"
+        "it refits on X.tolist() and expects predict to reject a dense array of "
+        "another width; a list is a list of signals of any lengths, so no "
+        "n_features_in_ is recorded (accuracy on the blobs is above 0.83)"
     ),
 }
 
@@ -56,7 +45,7 @@ def _check_instance():
         window_duration=0.05,
         sample_rate=100,
         short_signals="pad",
-        max_epochs=2,
+        max_epochs=10,
         validation_fraction=0.0,
         random_state=0,
         device="cpu",

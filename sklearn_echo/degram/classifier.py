@@ -21,18 +21,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..device import resolve_device
-from ..signals import load_signals
+from ..embedder import _is_dense_numeric
+from ..signals import SignalError, load_signals
 from .attention import STRATEGIES
 from .backbones import BACKBONES, make_backbone
 from .frontend import DEGram, DEGramNet
 from .sincgram import Filterbank, mel_filter_params
 
 __all__ = ["DEGramClassifier"]
-
-
-def _is_dense_numeric(X):
-    """A numeric ndarray of shape (n_signals, n_samples) or (n_signals, n_channels, n_samples)."""
-    return isinstance(X, np.ndarray) and X.dtype.kind in "biufc" and X.ndim in (2, 3)
 
 
 @contextlib.contextmanager
@@ -174,8 +170,9 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     n_features_in_ : int
-        Only when fitted on a dense array: its row length (signals of any
-        length are accepted afterwards).
+        Only when fitted on a dense 2-D array (one signal per row): its row
+        length. Dense arrays passed later must have rows of that length, as
+        for ``EchoEmbedder``; lists of signals may have any lengths.
     sample_rate_ : float
         Reference rate: the lowest sampling rate seen in ``fit``.
     f_max_ : float
@@ -391,20 +388,20 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 "or file paths"
             )
         if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "biuf":
-            raise ValueError(
+            raise SignalError(
                 f"X is a single 1-D array of {X.shape[0]} numbers; pass a list of signals "
                 "(X=[signal]) or a 2-D array with one signal per row (Reshape your data "
                 "with X.reshape(1, -1) for one signal)"
             )
         if _is_dense_numeric(X):
-            allow_nd = X.ndim == 3
-            kwargs = dict(dtype=np.float32, allow_nd=allow_nd, ensure_all_finite=True)
-            if fitting:
-                X, y = validate_data(self, X, y, reset=True, **kwargs)
-            else:
-                # Rows are signals: any row length is accepted after fit, so the
-                # n_features_in_ check of validate_data does not apply here.
-                X = check_array(X, **kwargs)
+            # Equal-length signals as rows, as for EchoEmbedder: sklearn's own
+            # validation records n_features_in_ in fit and checks it later (a
+            # dense block of another length is an error; lists of signals of
+            # any length are not). NaN and Inf are left to the loading layer,
+            # whose errors name the row.
+            X = validate_data(
+                self, X, reset=fitting, dtype=np.float32, ensure_all_finite=False
+            )
         signals = load_signals(X, rate, mat_key=self.mat_key)
         out = []
         for s in signals:
@@ -412,6 +409,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             mono = data[0] if self.multichannel == "first" or data.shape[0] == 1 else data.mean(0)
             out.append((np.ascontiguousarray(mono, dtype=np.float32), float(s.sample_rate), s.source))
         if y is not None:
+            y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
             y = column_or_1d(y, warn=True)
             if len(y) != len(out):
                 raise ValueError(
