@@ -512,7 +512,8 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 "sincgram=False and attention=False leave no DEGram front end; at least "
                 "one of sincgram and attention must be True"
             )
-        self.__dict__.pop("n_features_in_", None)  # set again only by dense input
+        for attr in ("n_features_in_", "feature_names_in_"):  # set again only by dense input
+            self.__dict__.pop(attr, None)
         signals, y = self._load(X, sample_rate, fitting=True, y=y)
         check_classification_targets(y)
         encoder = LabelEncoder()
