@@ -3,28 +3,29 @@
 ECHO embeds sound and vibration recorded at any sampling rate and of any
 length. This package wraps it as scikit-learn estimators: :class:`EchoEmbedder`
 (signals or files to embeddings), k-NN fault classification and anomaly
-detection on embeddings with DCASE metrics, and DEGram, a learnable
-time-frequency front end trained end to end.
+detection on embeddings with DCASE metrics (:mod:`sklearn_echo.metrics`), and
+DEGram, a learnable time-frequency front end trained end to end
+(:class:`DEGramClassifier`).
 """
 
+from . import metrics
 from .checkpoint import load_encoder
+from .degram import DEGramClassifier
 from .embedder import EchoEmbedder
+from .neighbors import EchoKNNAnomalyDetector, EchoKNNClassifier
 from .signals import Signal, SignalError, load_signals
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEGramClassifier",
     "EchoEmbedder",
+    "EchoKNNAnomalyDetector",
+    "EchoKNNClassifier",
     "Signal",
     "SignalError",
     "load_encoder",
     "load_signals",
+    "metrics",
     "__version__",
 ]
-
-try:  # estimators landing in their own modules
-    from .neighbors import EchoKNNAnomalyDetector, EchoKNNClassifier  # noqa: F401
-
-    __all__ += ["EchoKNNAnomalyDetector", "EchoKNNClassifier"]
-except ImportError:  # pragma: no cover
-    pass

@@ -16,24 +16,12 @@ from .band_layout import LAYOUTS, apply_layout, describe_slots, layout_matrix, n
 from .cache import content_key, memory_cache
 from .checkpoint import DEFAULT_MODEL, get_encoder
 from .inference import ChunkJob, combine_chunks, encode_chunks, plan_chunks
-from .signals import SignalError, load_signals
+from .signals import SignalError, is_dense_block, load_signals
 from .spectrogram import WINDOW_SECONDS, stft_params
 
 __all__ = ["EchoEmbedder"]
 
 MIN_SAMPLE_RATE = 100.0
-SIGNAL_COLUMNS = ("signal", "path", "file")
-
-
-def _is_dense_numeric(X) -> bool:
-    """A 2-D numeric array or numeric DataFrame without a signal column: one signal per row."""
-    if hasattr(X, "columns") and hasattr(X, "dtypes"):
-        if any(c in X.columns for c in SIGNAL_COLUMNS):
-            return False
-        return len(X.columns) > 0 and all(np.issubdtype(d, np.number) for d in X.dtypes)
-    return isinstance(X, np.ndarray) and X.ndim == 2 and np.issubdtype(X.dtype, np.number)
-
-
 def _encode_group(model, revision, device, dtype, jobs, batch_tokens):
     """Worker side of ``n_jobs``: load the model once per process, encode some chunks."""
     encoder = get_encoder(model, revision, device=device, dtype=dtype)
@@ -207,7 +195,7 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
                 "(X=[signal]) or a 2-D array with one signal per row (Reshape your data "
                 "with X.reshape(1, -1) for one signal)"
             )
-        if _is_dense_numeric(X):
+        if is_dense_block(X):
             # Equal-length signals as rows: sklearn's own validation records
             # n_features_in_ / feature_names_in_ in fit and checks them in
             # transform (a dense block of another length is an error; lists

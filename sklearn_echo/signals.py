@@ -34,7 +34,9 @@ from typing import Iterator
 import numpy as np
 
 __all__ = [
+    "SIGNAL_COLUMNS",
     "SUPPORTED_EXTENSIONS",
+    "is_dense_block",
     "Item",
     "Signal",
     "SignalError",
@@ -46,6 +48,9 @@ __all__ = [
     "load_signals",
     "supported_extensions",
 ]
+
+SIGNAL_COLUMNS: tuple[str, ...] = ("signal", "path", "file")
+"""DataFrame columns that hold the signals (the first one present is used)."""
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mat", ".npy", ".csv")
 """File extensions every installation reads (compared case-insensitively)."""
@@ -386,7 +391,7 @@ def _container_values(X):
 
     if _is_pandas(X, "DataFrame"):
         columns = [str(c) for c in X.columns]
-        signal_col = next((c for c in ("signal", "path", "file") if c in X.columns), None)
+        signal_col = next((c for c in SIGNAL_COLUMNS if c in X.columns), None)
         if signal_col is None:
             raise SignalError(
                 "X is a DataFrame without a signal column: expected a column named "
@@ -557,6 +562,28 @@ def _collect_items(X, sample_rate):
             rate = default
         items.append(Item(index=i, value=value, sample_rate=rate, source=source))
     return items, errors
+
+
+def is_dense_block(X) -> bool:
+    """Whether ``X`` is a block of equal-length mono signals, one per row.
+
+    True for a 2-D numeric ndarray and for a numeric DataFrame without a
+    signal column (:data:`SIGNAL_COLUMNS`): the form scikit-learn's own
+    checks and feature-matrix habits use. Estimators validate such input with
+    ``validate_data`` (recording ``n_features_in_``) before reading its rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_echo.signals import is_dense_block
+    >>> is_dense_block(np.zeros((3, 1600))), is_dense_block([np.zeros(1600)])
+    (True, False)
+    """
+    if hasattr(X, "columns") and hasattr(X, "dtypes"):
+        if any(c in X.columns for c in SIGNAL_COLUMNS):
+            return False
+        return len(X.columns) > 0 and all(np.issubdtype(d, np.number) for d in X.dtypes)
+    return isinstance(X, np.ndarray) and X.ndim == 2 and np.issubdtype(X.dtype, np.number)
 
 
 def list_items(X, sample_rate=None) -> list[Item]:

@@ -21,8 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..device import resolve_device
-from ..embedder import _is_dense_numeric
-from ..signals import SignalError, load_signals
+from ..signals import SignalError, is_dense_block, load_signals
 from .attention import STRATEGIES
 from .backbones import BACKBONES, make_backbone
 from .frontend import DEGram, DEGramNet
@@ -393,7 +392,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 "(X=[signal]) or a 2-D array with one signal per row (Reshape your data "
                 "with X.reshape(1, -1) for one signal)"
             )
-        if _is_dense_numeric(X):
+        if is_dense_block(X):
             # Equal-length signals as rows, as for EchoEmbedder: sklearn's own
             # validation records n_features_in_ in fit and checks it later (a
             # dense block of another length is an error; lists of signals of
