@@ -341,10 +341,12 @@ def encode_chunks(
                 y = encoder(x, torch.as_tensor(blens, device=device), cls_only=not segments)
             return y.float().cpu()
 
-        # Enough batches to keep every worker busy (smaller ones if need be).
+        # Equal-sized batches, as many as it takes to stay within batch_tokens,
+        # rounded up to a multiple of the workers so that none waits for the
+        # others at the end.
         tokens = int(lengths.sum())
-        per_call = min(batch_tokens, max(1, -(-tokens // runner.workers)))
-        plan = list(_batches(lengths, per_call, pad_tolerance))
+        calls = -(-max(1, -(-tokens // batch_tokens)) // runner.workers) * runner.workers
+        plan = list(_batches(lengths, max(1, -(-tokens // calls)), pad_tolerance))
         outs: list = [None] * len(seqs)
         for (batch, _), y in zip(plan, runner.map(run, plan)):
             for r, i in enumerate(batch):
