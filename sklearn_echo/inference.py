@@ -208,27 +208,37 @@ def default_batch_tokens(device) -> int:
     return CPU_BATCH_TOKENS if torch.device(device).type == "cpu" else DEFAULT_BATCH_TOKENS
 
 
-def _cpu_workers(device) -> int:
-    """Batches encoded concurrently: one per intra-op thread on CPU, one on GPU."""
+MAX_CPU_WORKERS = 8
+
+
+def _cpu_workers(device) -> tuple[int, int]:
+    """``(workers, threads per worker)`` for encoder batches on ``device``.
+
+    On CPU, ``torch.get_num_threads()`` is shared out: one batch per thread, at
+    most :data:`MAX_CPU_WORKERS` batches at once (memory grows with each), the
+    threads split evenly between them. On GPU, one batch at a time.
+    """
+    threads = max(1, torch.get_num_threads())
     if torch.device(device).type != "cpu" or not FAST_PATHS.get("batch_workers", True):
-        return 1
-    return max(1, torch.get_num_threads())
+        return 1, threads
+    workers = min(threads, MAX_CPU_WORKERS)
+    return workers, threads // workers
 
 
 class _BatchRunner:
-    """Runs encoder batches; on CPU in worker threads of one intra-op thread each.
+    """Runs encoder batches; on CPU in worker threads with a fixed intra-op thread count.
 
     Two single-threaded batches side by side keep both cores on large matrix
     products with no synchronisation between them; one batch over two threads
     synchronises at every operator (about 40 per layer) and stalls whenever the
     other core is busy (``benchmarks/bench_encoder.py --ablate``).
 
-    Every batch runs on one thread, whatever the number of workers, so a
-    signal's embedding does not depend on how many batches there are or which
-    thread ran them (kernels may round differently with another thread count).
+    Every batch runs with the same number of threads, whatever the number of
+    batches, so a signal's embedding does not depend on its batch companions
+    (kernels may round differently with another thread count).
     """
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, threads_per_worker: int = 1):
         self.workers = workers
         self._pool = None
         self._threads = torch.get_num_threads()
@@ -239,7 +249,7 @@ class _BatchRunner:
                 workers,
                 thread_name_prefix="echo-encoder",
                 initializer=torch.set_num_threads,
-                initargs=(1,),
+                initargs=(threads_per_worker,),
             )
 
     def map(self, fn, items):
@@ -256,8 +266,8 @@ class _BatchRunner:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-            # Worker threads set torch's process-wide default for new threads to 1:
-            # put the caller's setting back.
+            # torch.set_num_threads in the workers also changed the process-wide
+            # default that new threads start with: put the caller's setting back.
             torch.set_num_threads(self._threads)
 
 
@@ -298,9 +308,11 @@ def encode_chunks(
 
     Notes
     -----
-    On CPU, ``torch.get_num_threads()`` batches run at once, each on one
-    thread (see :class:`_BatchRunner`); set ``torch.set_num_threads`` to
-    choose how many cores one call uses.
+    On CPU, batches run side by side in worker threads that share
+    ``torch.get_num_threads()`` (one batch per thread, at most 8 at once), so
+    ``torch.set_num_threads`` sets how many cores one call uses. Batches are
+    independent and always run with the same thread count, so an embedding
+    does not depend on the other signals of the call.
     """
     param = encoder.cls_token
     device, dtype = param.device, param.dtype
@@ -309,7 +321,7 @@ def encode_chunks(
     cfg = encoder.config
     fenc = _FreqEncodings(encoder, device, dtype)
     results: list = [None] * len(jobs)
-    runner = _BatchRunner(_cpu_workers(device))
+    runner = _BatchRunner(*_cpu_workers(device))
     # Gather jobs until a few encoder batches per worker are pending, so that
     # sorting by length can fill batches and the workers share the load; then
     # run them.
