@@ -1,11 +1,11 @@
 """scikit-learn estimators on ECHO, a foundation model for machine signals.
 
 ECHO embeds sound and vibration recorded at any sampling rate and of any
-length. This package wraps it as scikit-learn estimators: :class:`EchoEmbedder`
+length. This package wraps it as scikit-learn estimators: `EchoEmbedder`
 (signals or files to embeddings), k-NN fault classification and anomaly
-detection on embeddings with DCASE metrics (:mod:`sklearn_echo.metrics`), and
+detection on embeddings with DCASE metrics (`sklearn_echo.metrics`), and
 DEGram, a learnable time-frequency front end trained end to end
-(:class:`DEGramClassifier`).
+(`DEGramClassifier`).
 """
 
 from . import metrics

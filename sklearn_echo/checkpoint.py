@@ -178,7 +178,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
     ``.pth`` files are read with ``torch.load(weights_only=True)``: a dict
     whose ``"encoder"`` entry is the state dict (a flat state dict is accepted
-    too). Unreadable, truncated or foreign files raise :class:`CheckpointError`
+    too). Unreadable, truncated or foreign files raise `CheckpointError`
     naming the path.
     """
     path = Path(path)
@@ -330,7 +330,7 @@ def load_encoder(
     Parameters
     ----------
     model : str or path-like, default="echo-small"
-        See :func:`resolve_checkpoint`.
+        See `resolve_checkpoint`.
     revision : str, optional
         Hub revision pin.
     num_heads : int, optional
@@ -375,7 +375,7 @@ def _cached_encoder(path: str, num_heads, device: str, dtype: str) -> EchoEncode
 
 
 def get_encoder(model=DEFAULT_MODEL, revision=None, *, num_heads=None, device="auto", dtype="float32"):
-    """Like :func:`load_encoder`, but loaded once per process and reused.
+    """Like `load_encoder`, but loaded once per process and reused.
 
     Estimators call this lazily, so a pickled estimator holds no model and
     each worker process loads it once, on its own device.

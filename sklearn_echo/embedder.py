@@ -61,7 +61,7 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         as ``(signal, rate)`` pairs, a DataFrame column, or
         ``fit/transform(X, sample_rate=rates)`` (metadata routing).
     band_layout : {"hz", "relative", "concat", "mean"}, default="hz"
-        How band vectors become features; see :mod:`sklearn_echo.band_layout`.
+        How band vectors become features; see `sklearn_echo.band_layout`.
         ``"hz"`` keeps the bands of the frequency range every fitted signal
         covers, aligned on absolute frequency (at a single rate it is exactly
         the reference embedding); ``"relative"`` pools bands onto a grid of

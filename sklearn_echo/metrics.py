@@ -15,7 +15,7 @@ anomalous) with
 
 ``y_true`` uses the DCASE labels: 1 = anomaly, 0 = normal.
 
-The scorers (:func:`make_dcase_scorer`, :func:`get_dcase_scorers`,
+The scorers (`make_dcase_scorer`, `get_dcase_scorers`,
 ``dcase_auc_scorer``, ``dcase_pauc_scorer``, ``dcase_official_scorer``) plug
 into ``GridSearchCV(scoring=...)`` and ``cross_validate``. They score an
 estimator by its ``anomaly_score`` (DCASE sign), or else by
@@ -330,9 +330,9 @@ def dcase_official_score(y_true, y_score, *, domain=None, section=None, max_fpr=
     y_score : array-like of shape (n_samples,)
         Anomaly scores (higher = more anomalous).
     domain : array-like of shape (n_samples,), default=None
-        Domain of each clip (see :func:`dcase_scores`).
+        Domain of each clip (see `dcase_scores`).
     section : array-like of shape (n_samples,), default=None
-        Section of each clip (see :func:`dcase_scores`).
+        Section of each clip (see `dcase_scores`).
     max_fpr : float, default=0.1
         Upper false-positive rate of the pAUC.
 
@@ -402,8 +402,8 @@ class DCASEScorer:
     """Scorer for ``GridSearchCV(scoring=...)``: DCASE AUC, pAUC or official score.
 
     Call it as ``scorer(estimator, X, y)`` with ``y == 1`` marking anomalies;
-    it scores ``estimator`` by :func:`anomaly_scores_of`. Build it with
-    :func:`make_dcase_scorer` or :func:`get_dcase_scorers`.
+    it scores ``estimator`` by `anomaly_scores_of`. Build it with
+    `make_dcase_scorer` or `get_dcase_scorers`.
 
     With scikit-learn metadata routing enabled
     (``sklearn.set_config(enable_metadata_routing=True)``), the scorer
@@ -523,12 +523,12 @@ class DCASEScorer:
 
 
 def make_dcase_scorer(metric="official", *, max_fpr=DCASE_MAX_FPR, score_with_domain=False):
-    """Build a :class:`DCASEScorer`.
+    """Build a `DCASEScorer`.
 
     Parameters
     ----------
     metric : {"auc", "pauc", "official"}, default="official"
-        Which DCASE figure to return (see :class:`DCASEScorer`).
+        Which DCASE figure to return (see `DCASEScorer`).
     max_fpr : float, default=0.1
         Upper false-positive rate of the pAUC.
     score_with_domain : bool, default=False
@@ -575,7 +575,7 @@ def get_dcase_scorers(*, max_fpr=DCASE_MAX_FPR, score_with_domain=False):
     }
 
 
-#: AUC scorer (all clips). Use :func:`make_dcase_scorer` for a private copy
+#: AUC scorer (all clips). Use `make_dcase_scorer` for a private copy
 #: before changing its metadata request.
 dcase_auc_scorer = make_dcase_scorer("auc")
 #: pAUC scorer (``max_fpr=0.1``, all clips).

@@ -6,17 +6,17 @@ everywhere. The accepted forms of ``X`` are:
 
 * a list, tuple, 1-D object or string ndarray or pandas Series whose items are
   signals (1-D ``(samples,)`` or 2-D ``(channels, samples)`` arrays, nested lists
-  of numbers, torch tensors, :class:`Signal` objects), file paths (``str`` or
+  of numbers, torch tensors, `Signal` objects), file paths (``str`` or
   ``os.PathLike``) or ``(signal_or_path, sample_rate)`` pairs;
 * a dense numeric ndarray (or torch tensor) of shape ``(n_signals, n_samples)``
   (one mono signal per row) or ``(n_signals, n_channels, n_samples)``;
 * a pandas DataFrame with a ``"signal"``, ``"path"`` or ``"file"`` column and an
   optional ``"sample_rate"`` or ``"sr"`` column.
 
-:func:`list_items` normalises the container without reading anything,
-:func:`load_item` reads and validates one item, :func:`load_signals` does both
-for every item and reports every bad item in a single :class:`SignalError`.
-:func:`expand_paths` turns command-line arguments (files, folders, glob
+`list_items` normalises the container without reading anything,
+`load_item` reads and validates one item, `load_signals` does both
+for every item and reports every bad item in a single `SignalError`.
+`expand_paths` turns command-line arguments (files, folders, glob
 patterns) into a sorted list of files.
 """
 
@@ -79,7 +79,7 @@ class SignalError(ValueError):
     """An input could not be turned into a valid signal.
 
     The message names the offending item (``X[3]`` or ``X[3] (/path/file.wav)``)
-    and the rule it broke. When raised by :func:`load_signals` it lists every bad
+    and the rule it broke. When raised by `load_signals` it lists every bad
     item; ``errors`` then holds ``(index, message)`` pairs, one per bad item
     (``index`` is ``None`` for an error about ``X`` as a whole).
     """
@@ -90,9 +90,9 @@ class SignalError(ValueError):
 
 
 class SignalFileNotFoundError(SignalError, FileNotFoundError):
-    """A file named in ``X`` (or a pattern given to :func:`expand_paths`) does not exist.
+    """A file named in ``X`` (or a pattern given to `expand_paths`) does not exist.
 
-    It is both a :class:`SignalError` (hence a ``ValueError``) and a
+    It is both a `SignalError` (hence a ``ValueError``) and a
     ``FileNotFoundError``.
     """
 
@@ -176,7 +176,7 @@ class Item:
     index : int
         Position in ``X``.
     value : object
-        The signal (array-like, :class:`Signal`) or the path (``str`` or
+        The signal (array-like, `Signal`) or the path (``str`` or
         ``os.PathLike``) exactly as found in ``X`` (a pair is split: its signal
         goes here, its rate into ``sample_rate``).
     sample_rate : float or None
@@ -257,7 +257,7 @@ def _soundfile_extensions() -> dict:
 def supported_extensions() -> tuple[str, ...]:
     """All file extensions this installation reads.
 
-    :data:`SUPPORTED_EXTENSIONS` plus the extra sound formats the installed
+    `SUPPORTED_EXTENSIONS` plus the extra sound formats the installed
     libsndfile reads (for example ``.aiff``, ``.au``, ``.mp3``).
 
     Returns
@@ -568,7 +568,7 @@ def is_dense_block(X) -> bool:
     """Whether ``X`` is a block of equal-length mono signals, one per row.
 
     True for a 2-D numeric ndarray and for a numeric DataFrame without a
-    signal column (:data:`SIGNAL_COLUMNS`): the form scikit-learn's own
+    signal column (`SIGNAL_COLUMNS`): the form scikit-learn's own
     checks and feature-matrix habits use. Estimators validate such input with
     ``validate_data`` (recording ``n_features_in_``) before reading its rows.
 
@@ -885,7 +885,7 @@ def load_item(item: Item, *, mat_key="DE_time", min_duration=None) -> Signal:
     Parameters
     ----------
     item : Item
-        An element of :func:`list_items`'s result.
+        An element of `list_items`'s result.
     mat_key : str or None, default="DE_time"
         For ``.mat`` files: the variable whose name equals ``mat_key`` or ends
         with it (``X118_DE_time``, ``X173_DE_time``); exactly one must match.
@@ -1022,7 +1022,7 @@ def load_signals(X, sample_rate=None, *, mat_key="DE_time", min_duration=None) -
     sample_rate : None, float or 1-D array-like, default=None
         Default rate for items that carry none, or one rate per item.
     mat_key : str or None, default="DE_time"
-        Which variable of a ``.mat`` file to read (see :func:`load_item`).
+        Which variable of a ``.mat`` file to read (see `load_item`).
     min_duration : float or None, default=None
         Minimum length in seconds.
 
@@ -1068,13 +1068,13 @@ def load_signals(X, sample_rate=None, *, mat_key="DE_time", min_duration=None) -
 def iter_signals(X, sample_rate=None, *, mat_key="DE_time", min_duration=None) -> Iterator[Signal]:
     """Yield the signals of ``X`` one at a time (for long recordings).
 
-    Only one item is held in memory at a time. Unlike :func:`load_signals` it
-    stops at the first bad item (its :class:`SignalError` names it).
+    Only one item is held in memory at a time. Unlike `load_signals` it
+    stops at the first bad item (its `SignalError` names it).
 
     Parameters
     ----------
     X, sample_rate, mat_key, min_duration
-        As for :func:`load_signals`.
+        As for `load_signals`.
 
     Yields
     ------
@@ -1129,7 +1129,7 @@ def expand_paths(patterns, *, recursive=True, extensions=None) -> list[str]:
         Descend into sub-folders.
     extensions : iterable of str or None, default=None
         Extensions to collect from folders and patterns (for example
-        ``[".wav"]``); ``None`` means :func:`supported_extensions`.
+        ``[".wav"]``); ``None`` means `supported_extensions`.
 
     Returns
     -------

@@ -3,7 +3,7 @@
 The torch modules follow the DEGramNet design (Foggia et al., Neural Computing
 and Applications, 2023) and work at any sampling rate: the SincGram filters
 are defined in Hz and evaluated on the STFT bins of each input's own rate.
-:class:`DEGramClassifier` trains the whole model end to end on raw signals
+`DEGramClassifier` trains the whole model end to end on raw signals
 with scikit-learn's estimator API.
 """
 

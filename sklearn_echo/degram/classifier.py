@@ -120,7 +120,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         naming them, or zero-pad them at the end to one window.
     mat_key : str or None, default="DE_time"
         Variable read from ``.mat`` files (passed to
-        :func:`sklearn_echo.signals.load_signals`).
+        `sklearn_echo.signals.load_signals`).
     max_epochs : int, default=40
         Maximum number of epochs. One epoch draws as many random crops as the
         training part of the signals holds non-overlapping windows.
@@ -492,7 +492,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ----------
         X : list of array-like, file paths, (signal, rate) pairs, DataFrame or ndarray
             Signals of any lengths and rates (see
-            :func:`sklearn_echo.signals.load_signals`); a dense 2-D array is
+            `sklearn_echo.signals.load_signals`); a dense 2-D array is
             one mono signal per row.
         y : array-like of shape (n_signals,)
             Class labels, one per signal.
@@ -788,7 +788,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : signals, file paths, pairs, DataFrame or ndarray
-            As in :meth:`fit`.
+            As in `fit`.
         sample_rate : float or array-like of shape (n_signals,), default=None
             Rate(s) of items that carry none.
 
@@ -800,7 +800,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return self._per_signal(X, sample_rate, "logits")
 
     def predict_log_proba(self, X, sample_rate=None):
-        """Logarithm of :meth:`predict_proba`."""
+        """Logarithm of `predict_proba`."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X, sample_rate=sample_rate))
 
@@ -810,7 +810,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : signals, file paths, pairs, DataFrame or ndarray
-            As in :meth:`fit`.
+            As in `fit`.
         sample_rate : float or array-like of shape (n_signals,), default=None
             Rate(s) of items that carry none.
 
@@ -827,7 +827,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : signals, file paths, pairs, DataFrame or ndarray
-            As in :meth:`fit`.
+            As in `fit`.
         sample_rate : float or array-like of shape (n_signals,), default=None
             Rate(s) of items that carry none.
 
@@ -843,7 +843,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X, y, sample_rate
-            As in :meth:`fit`.
+            As in `fit`.
 
         Returns
         -------
@@ -852,12 +852,12 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return self.fit(X, y, sample_rate=sample_rate).transform(X, sample_rate=sample_rate)
 
     def score(self, X, y, sample_rate=None, sample_weight=None):
-        """Mean accuracy of :meth:`predict` on ``X`` against ``y``.
+        """Mean accuracy of `predict` on ``X`` against ``y``.
 
         Parameters
         ----------
         X : signals, file paths, pairs, DataFrame or ndarray
-            As in :meth:`fit`.
+            As in `fit`.
         y : array-like of shape (n_signals,)
             True labels.
         sample_rate : float or array-like of shape (n_signals,), default=None

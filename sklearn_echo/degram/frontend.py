@@ -29,7 +29,7 @@ rate* (the training rate): at that rate the map is exactly the power STFT; at
 another rate the power spectral density is linearly interpolated onto the
 reference bin frequencies. Both switches off gives a plain log-STFT front end
 (a baseline; the release forbids it and so does
-:class:`~sklearn_echo.degram.DEGramClassifier`).
+`sklearn_echo.degram.DEGramClassifier`).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class BinInterpolation(nn.Module):
 
     Linear interpolation of the spectral density along frequency; reference
     frequencies above the input's highest bin get zero (and are reported as
-    invalid by :meth:`valid_bins`). When the input bins are the reference
+    invalid by `valid_bins`). When the input bins are the reference
     bins, the spectrogram passes through unchanged.
 
     Examples
@@ -286,7 +286,7 @@ class DEGramNet(nn.Module):
     frontend : DEGram
     backbone : nn.Module
         Maps ``(batch, frontend.out_channels, n_bands, time)`` to logits. If it
-        has a ``forward_features`` method, :meth:`embed` returns its output.
+        has a ``forward_features`` method, `embed` returns its output.
 
     Examples
     --------

@@ -25,7 +25,7 @@ def plot_filterbank(
     ----------
     clf : DEGramClassifier or Filterbank
         A fitted classifier (``filterbank_`` and ``initial_filterbank_`` are
-        drawn) or a :class:`Filterbank`.
+        drawn) or a `Filterbank`.
     ax : matplotlib Axes or None, default=None
         Axes to draw in; a new figure is made when None.
     freqs_hz : array-like or None, default=None

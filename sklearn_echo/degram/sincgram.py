@@ -15,7 +15,7 @@ Filters above the Nyquist frequency of a lower rate. At a rate whose Nyquist
 ``sr / 2`` lies below a filter's lower -3 dB edge ``c_k - b_k``, that filter
 only sees the tail of its response: its output would be numerically tiny and,
 after per-frequency standardisation, pure amplified noise. Such filters are
-reported by :meth:`SincGram.valid_filters` and the DEGram front end replaces
+reported by `SincGram.valid_filters` and the DEGram front end replaces
 their rows by zeros (the standardised value of "no information"). Filters
 whose passband ends below 0 Hz are treated the same way.
 
@@ -23,7 +23,7 @@ Parametrisation. To learn at a useful speed with ordinary optimiser step sizes
 the parameters are stored on a normalised scale: ``centers = c / scale_hz``
 and ``log_bandwidths = log(b / scale_hz)`` with ``scale_hz = f_max`` fixed at
 construction (a constant, not the input's rate), so bandwidths stay positive.
-The properties :attr:`SincGram.centers_hz` and :attr:`SincGram.bandwidths_hz`
+The properties `SincGram.centers_hz` and `SincGram.bandwidths_hz`
 give them in Hz.
 """
 
@@ -52,7 +52,7 @@ def hz_to_mel(f):
 
 
 def mel_to_hz(m):
-    """Inverse of :func:`hz_to_mel`."""
+    """Inverse of `hz_to_mel`."""
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 
@@ -256,7 +256,7 @@ class SincGram(nn.Module):
         return out.transpose(-1, -2)
 
     def to_filterbank(self):
-        """The current filters as a NumPy :class:`Filterbank` (centres and half-widths in Hz)."""
+        """The current filters as a NumPy `Filterbank` (centres and half-widths in Hz)."""
         with torch.no_grad():
             return Filterbank(
                 centers_hz=self.centers_hz.double().cpu().numpy(),

@@ -4,7 +4,7 @@ DEGram consumes a linear-frequency power spectrogram. Its window (32 ms) and
 hop (10 ms) are fixed in *seconds*, so the number of samples they span scales
 with the sampling rate, and ``n_fft`` is the next power of two at or above the
 window length. The bin frequencies in Hz (``k * sample_rate / n_fft``) are what
-the :class:`~sklearn_echo.degram.SincGram` filters are evaluated on, which is
+the `sklearn_echo.degram.SincGram` filters are evaluated on, which is
 why one learned filterbank can be applied to recordings at any rate.
 
 The spectrogram is scaled as a one-sided power spectral density
@@ -90,7 +90,7 @@ class PowerSpectrogram(nn.Module):
         self.hop_duration = float(hop_duration)
 
     def config(self, sample_rate):
-        """``(win_length, hop_length, n_fft)`` for ``sample_rate`` (see :func:`stft_config`)."""
+        """``(win_length, hop_length, n_fft)`` for ``sample_rate`` (see `stft_config`)."""
         return stft_config(sample_rate, self.win_duration, self.hop_duration)
 
     def min_samples(self, sample_rate):

@@ -1,9 +1,9 @@
 """k-nearest-neighbour estimators on embeddings and their search layer.
 
-- :class:`EchoKNNClassifier`: k-NN vote (the ECHO fault-classification protocol).
-- :class:`EchoKNNAnomalyDetector`: nearest-neighbour distance to memory banks of
+- `EchoKNNClassifier`: k-NN vote (the ECHO fault-classification protocol).
+- `EchoKNNAnomalyDetector`: nearest-neighbour distance to memory banks of
   normal embeddings, one bank per domain (the DCASE protocol).
-- :class:`NeighborIndex`: the exact / approximate neighbour search both use.
+- `NeighborIndex`: the exact / approximate neighbour search both use.
 """
 
 from ._anomaly import EchoKNNAnomalyDetector

@@ -31,16 +31,16 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
     distance), with one memory bank per domain and the minimum over the
     banks when the domain of a test clip is unknown. This detector implements
     that protocol with the conventions of scikit-learn's
-    :class:`~sklearn.neighbors.LocalOutlierFactor` ``(novelty=True)``.
+    `sklearn.neighbors.LocalOutlierFactor` ``(novelty=True)``.
 
     Sign conventions:
 
-    - :meth:`score_samples`: higher = more normal (``-`` aggregated distance);
-    - :meth:`decision_function` ``= score_samples - offset_``: negative for
+    - `score_samples`: higher = more normal (``-`` aggregated distance);
+    - `decision_function` ``= score_samples - offset_``: negative for
       anomalies;
-    - :meth:`predict`: ``+1`` normal, ``-1`` anomaly;
-    - :meth:`anomaly_score` ``= -score_samples``: higher = more anomalous
-      (the DCASE convention; feed it to :mod:`sklearn_echo.metrics`).
+    - `predict`: ``+1`` normal, ``-1`` anomaly;
+    - `anomaly_score` ``= -score_samples``: higher = more anomalous
+      (the DCASE convention; feed it to `sklearn_echo.metrics`).
 
     Parameters
     ----------
@@ -50,7 +50,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
         most ``n - 1`` neighbours, one sample being left out of its own
         neighbours for the training scores), the number used, ``n_neighbors_``,
         is lowered to fit the smallest bank with a warning, as
-        :class:`~sklearn.neighbors.LocalOutlierFactor` does.
+        `sklearn.neighbors.LocalOutlierFactor` does.
     aggregation : {"mean", "max", "kth"}, default="mean"
         How the ``n_neighbors_`` distances become one: their mean, or the
         largest of them (``"max"`` and ``"kth"`` are the same thing, the
@@ -62,7 +62,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
         everything, with a warning naming it.
     algorithm : {"auto", "brute", "pynndescent"}, default="auto"
         Neighbour search of every memory bank (see
-        :class:`~sklearn_echo.neighbors.NeighborIndex`).
+        `sklearn_echo.neighbors.NeighborIndex`).
     contamination : "auto" or float, default="auto"
         Sets ``offset_`` from the leave-self-out training scores
         ``train_scores_``. A float in ``(0, 0.5]``: ``offset_`` is that
@@ -87,9 +87,9 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
     Attributes
     ----------
     n_features_in_ : int
-        Number of features seen during :meth:`fit`.
+        Number of features seen during `fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of the features seen during :meth:`fit` (only when ``X`` had
+        Names of the features seen during `fit` (only when ``X`` had
         string column names).
     n_samples_fit_ : int
         Number of samples in the memory banks (normal training samples).
@@ -97,10 +97,10 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
         Number of neighbours actually used (see ``n_neighbors``).
     domains_ : ndarray or None
         Domain of each memory bank, in the order the banks were created
-        (sorted within one call to :meth:`fit` / :meth:`partial_fit`), or
+        (sorted within one call to `fit` / `partial_fit`), or
         None when fitted without domains (a single bank).
     train_scores_ : ndarray of shape (n_samples_fit_,)
-        Leave-self-out :meth:`score_samples` of the bank samples, without
+        Leave-self-out `score_samples` of the bank samples, without
         domain (minimum over all banks), in the order they were added.
     domain_mean_ : ndarray of shape (n_banks,)
         Mean leave-self-out training distance of each bank (only with
@@ -109,7 +109,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
         Standard deviation of the same distances (only with
         ``domain_normalization=True``).
     offset_ : float
-        Threshold on :meth:`score_samples` (see ``contamination``).
+        Threshold on `score_samples` (see ``contamination``).
 
     See Also
     --------
@@ -125,8 +125,8 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
     0 and 1 raise a ``UserWarning`` naming them and are used as normal
     samples (scikit-learn passes arbitrary ``y`` to estimators that do not
     need one, so they cannot be an error). This lets cross-validation and
-    :class:`~sklearn.model_selection.GridSearchCV` run on labelled mixed
-    data, with the DCASE scorers of :mod:`sklearn_echo.metrics`.
+    `sklearn.model_selection.GridSearchCV` run on labelled mixed
+    data, with the DCASE scorers of `sklearn_echo.metrics`.
 
     **Leave-self-out scoring.** A query that is bitwise equal (in float32) to
     a bank sample is scored without that one sample, as in the training
@@ -135,8 +135,8 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
     training sample normal at distance 0; test samples are unaffected.
 
     **Domains.** ``domain`` (one label per sample) is accepted by
-    :meth:`fit`, :meth:`partial_fit`, :meth:`score_samples`,
-    :meth:`anomaly_score`, :meth:`decision_function` and :meth:`predict`.
+    `fit`, `partial_fit`, `score_samples`,
+    `anomaly_score`, `decision_function` and `predict`.
     Each domain gets its own memory bank. A sample scored with a known
     domain is compared with that domain's bank only; without a domain, its
     score is the minimum distance over all banks (DCASE 2021+). A domain not
@@ -230,7 +230,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
     def partial_fit(self, X, y=None, domain=None):
         """Add normal samples to the memory bank(s) (streaming).
 
-        The first call acts as :meth:`fit`. Later calls append the ``y == 0``
+        The first call acts as `fit`. Later calls append the ``y == 0``
         rows of ``X`` to their domain's bank (a new domain gets a new bank),
         and update the leave-self-out training distances of all bank samples
         exactly, without recomputing the old ones from scratch; ``offset_``
@@ -562,7 +562,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             Embeddings to score.
         domain : array-like of shape (n_samples,), default=None
-            Domain of each sample (see :meth:`score_samples`).
+            Domain of each sample (see `score_samples`).
 
         Returns
         -------
@@ -579,7 +579,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             Embeddings to score.
         domain : array-like of shape (n_samples,), default=None
-            Domain of each sample (see :meth:`score_samples`).
+            Domain of each sample (see `score_samples`).
 
         Returns
         -------
@@ -596,7 +596,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             Embeddings to label.
         domain : array-like of shape (n_samples,), default=None
-            Domain of each sample (see :meth:`score_samples`).
+            Domain of each sample (see `score_samples`).
 
         Returns
         -------
@@ -620,9 +620,9 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             Training embeddings.
         y : array-like of shape (n_samples,), default=None
-            Optional labels (0 normal, 1 known anomaly), as in :meth:`fit`.
+            Optional labels (0 normal, 1 known anomaly), as in `fit`.
         domain : array-like of shape (n_samples,), default=None
-            Optional domains, as in :meth:`fit`.
+            Optional domains, as in `fit`.
 
         Returns
         -------

@@ -26,7 +26,7 @@ class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
     The ECHO paper scores fault classification with a k = 5 majority vote of
     the nearest training embeddings under the cosine distance; this is that
     classifier, with the neighbour search of
-    :class:`~sklearn_echo.neighbors.NeighborIndex` (exact, chunked float32
+    `sklearn_echo.neighbors.NeighborIndex` (exact, chunked float32
     brute force, or pynndescent for very large banks).
 
     Parameters
@@ -34,7 +34,7 @@ class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
     n_neighbors : int, default=5
         Number of neighbours that vote. Must not exceed the number of
         training samples (a ``ValueError`` says so at prediction time, as
-        :class:`sklearn.neighbors.KNeighborsClassifier` does).
+        `sklearn.neighbors.KNeighborsClassifier` does).
     weights : {"uniform", "distance"}, default="uniform"
         ``"uniform"``: every neighbour has one vote. ``"distance"``: votes are
         weighted by ``1 / distance``; when a query has neighbours at distance
@@ -44,7 +44,7 @@ class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
         everything, with a warning naming it.
     algorithm : {"auto", "brute", "pynndescent"}, default="auto"
         Exact brute force, approximate pynndescent, or ``"auto"`` (brute
-        force up to :data:`~sklearn_echo.neighbors.AUTO_BRUTE_MAX_BANK`
+        force up to `sklearn_echo.neighbors.AUTO_BRUTE_MAX_BANK`
         training samples).
     n_jobs : int, default=None
         Threads of the neighbour search (``None``: torch's current setting;
@@ -57,9 +57,9 @@ class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
         Class labels, sorted.
     n_features_in_ : int
-        Number of features seen during :meth:`fit`.
+        Number of features seen during `fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of the features seen during :meth:`fit` (only when ``X`` had
+        Names of the features seen during `fit` (only when ``X`` had
         string column names).
     n_samples_fit_ : int
         Number of training samples.
@@ -77,7 +77,7 @@ class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
     Neighbours are ordered by distance, equal distances by increasing
     training index. A vote tie between classes goes to the class that comes
     first in ``classes_`` (the lowest class index), as in
-    :class:`sklearn.neighbors.KNeighborsClassifier`.
+    `sklearn.neighbors.KNeighborsClassifier`.
 
     Examples
     --------

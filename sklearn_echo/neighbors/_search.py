@@ -1,6 +1,6 @@
 """One nearest-neighbour search layer shared by the k-NN estimators.
 
-:class:`NeighborIndex` holds a memory bank of vectors and answers k-nearest
+`NeighborIndex` holds a memory bank of vectors and answers k-nearest
 neighbour queries with
 
 * ``algorithm="brute"``: exact search. Similarities are computed block by
@@ -11,17 +11,17 @@ neighbour queries with
   (within the float32 rounding error) are re-ranked in float64, so the result
   is the exact float64 ranking.
 * ``algorithm="pynndescent"``: approximate search with a NN-descent graph
-  (:class:`pynndescent.NNDescent`). Distances of the returned neighbours are
+  (`pynndescent.NNDescent`). Distances of the returned neighbours are
   recomputed in float64 exactly as for brute force.
-* ``algorithm="auto"``: brute force below :data:`AUTO_BRUTE_MAX_BANK` bank
+* ``algorithm="auto"``: brute force below `AUTO_BRUTE_MAX_BANK` bank
   vectors, pynndescent above.
 
 Distances
 ---------
 ``metric="cosine"``: ``1 - cos(q, b)`` in ``[0, 2]``. A zero vector has no
-direction: as in :func:`sklearn.metrics.pairwise.cosine_distances`, its
+direction: as in `sklearn.metrics.pairwise.cosine_distances`, its
 distance to every vector (another zero vector included) is 1, and a
-:class:`ZeroNormWarning` names the rows.
+`ZeroNormWarning` names the rows.
 ``metric="euclidean"``: ``||q - b||_2``.
 
 Ordering and ties
@@ -239,10 +239,10 @@ class NeighborIndex:
     ----------
     metric : {"cosine", "euclidean"}, default="cosine"
         ``"cosine"`` is ``1 - cos(q, b)``; a zero vector is at distance 1 from
-        everything (with a :class:`ZeroNormWarning`).
+        everything (with a `ZeroNormWarning`).
     algorithm : {"auto", "brute", "pynndescent"}, default="auto"
         ``"brute"`` is exact; ``"pynndescent"`` approximate; ``"auto"`` picks
-        brute force for banks of at most :data:`AUTO_BRUTE_MAX_BANK` vectors.
+        brute force for banks of at most `AUTO_BRUTE_MAX_BANK` vectors.
     n_jobs : int, default=None
         Threads for the search: torch threads for brute force, numba threads
         for pynndescent. ``None`` keeps the current settings (torch: all
@@ -254,7 +254,7 @@ class NeighborIndex:
         Upper bound on the float32 similarity block (and, for the euclidean
         metric, on the shifted bank block) computed at once by brute force.
     pynndescent_params : dict, default=None
-        Extra keyword arguments for :class:`pynndescent.NNDescent` (default
+        Extra keyword arguments for `pynndescent.NNDescent` (default
         here: ``n_neighbors=30``).
     epsilon : float, default=0.4
         Search breadth of pynndescent queries (larger = more accurate,
@@ -273,7 +273,7 @@ class NeighborIndex:
     Notes
     -----
     Brute force is exact: every returned distance is the float64 distance
-    between the float32 vectors (as :class:`sklearn.neighbors.NearestNeighbors`
+    between the float32 vectors (as `sklearn.neighbors.NearestNeighbors`
     computes it on float64 copies), and the neighbours are the k smallest of
     those distances, ties going to the lower bank index. The float32 matrix
     products only pick candidates; whenever rounding could matter (a near
@@ -578,7 +578,7 @@ class NeighborIndex:
     def bank_kneighbors(self, X, n_neighbors=1):
         """For every bank vector, its nearest rows of ``X`` (exact, brute force).
 
-        This is the reverse of :meth:`kneighbors`: the bank vectors are the
+        This is the reverse of `kneighbors`: the bank vectors are the
         queries and the rows of ``X`` the candidates. It updates the
         neighbour lists of a bank when new vectors arrive.
 
