@@ -75,6 +75,9 @@ FAST_PATHS = {
     # (computed in float32) instead of SDPA's CPU flash kernel, which is slow in
     # bfloat16 for ECHO's short sequences (64 to 126 tokens).
     "bf16_matmul_attention": True,
+    # CLS-only last layer: attend over the layer input instead of projecting
+    # every token's key and value (any device; see _SelfAttention._folded).
+    "fold_last_layer": True,
     # On CPU, encode torch.get_num_threads() batches at once, one thread each
     # (sklearn_echo.inference); off: one batch at a time over all threads.
     "batch_workers": True,
@@ -177,6 +180,23 @@ def _pad_rows(t: torch.Tensor) -> torch.Tensor:
     return torch.cat([t, t.new_zeros(MIN_ROWS - r, *t.shape[1:])])
 
 
+def _pad_rows_3d(t: torch.Tensor) -> torch.Tensor:
+    """``t`` (B, R, C) with zero rows appended up to ``MIN_ROWS`` rows per matrix."""
+    r = t.shape[1]
+    if r >= MIN_ROWS:
+        return t
+    return torch.cat([t, t.new_zeros(t.shape[0], MIN_ROWS - r, t.shape[2])], dim=1)
+
+
+def _fold_queries(x: torch.Tensor, queries: int, heads: int) -> bool:
+    """Whether :meth:`_SelfAttention._folded` is cheaper for ``queries`` of ``x``'s positions."""
+    return (
+        FAST_PATHS["fold_last_layer"]
+        and not torch.is_grad_enabled()
+        and queries * heads < x.shape[1]
+    )
+
+
 def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``F.linear`` over the last dim of ``x``, row-count independent (see ``MIN_ROWS``)."""
     lead = x.shape[:-1]
@@ -211,6 +231,8 @@ class _SelfAttention(nn.Module):
             qkv = _linear(x, self.in_proj_weight, self.in_proj_bias)
             q, k, v = qkv.view(n, length, 3, h, hd).permute(2, 0, 3, 1, 4).unbind(0)
             lq = length
+        elif _fold_queries(x, queries, h):
+            return self._folded(x, mask, queries)
         else:
             w_q, w_kv = self.in_proj_weight.split([dim, 2 * dim])
             b_q, b_kv = self.in_proj_bias.split([dim, 2 * dim])
@@ -220,6 +242,36 @@ class _SelfAttention(nn.Module):
             lq = queries
         # (N, H, Lq, hd) -> (N * Lq, D); free when the kernel wrote (N, Lq, H, hd).
         return _attention(q, k, v, mask).transpose(1, 2).reshape(n * lq, dim)
+
+    def _folded(self, x, mask, queries: int):
+        """:meth:`heads` for a few queries without projecting keys and values.
+
+        For query ``q`` of head ``h``, ``q . (W_k x_j + b_k) = (W_k^T q) . x_j +
+        q . b_k``; the last term is the same for every key ``j``, so softmax drops
+        it. The output ``sum_j a_j (W_v x_j + b_v) = W_v (sum_j a_j x_j) + b_v``
+        since the weights ``a_j`` sum to 1. Attending over ``x`` itself costs
+        ``4 H D`` per token instead of the ``4 D^2`` of the key and value
+        projections: the last layer of a CLS-only pass then costs almost nothing.
+        """
+        n, length, dim = x.shape
+        h = self.num_heads
+        hd = dim // h
+        w_q, w_k, w_v = self.in_proj_weight.split([dim, dim, dim])
+        b_q, _, b_v = self.in_proj_bias.split([dim, dim, dim])
+        rows = n * queries
+        q = _linear(x[:, :queries], w_q, b_q).view(rows, h, hd).transpose(0, 1)  # (H, R, hd)
+        # Queries moved to the input space of the keys: (H, R, D), rows padded as in _linear.
+        u = torch.bmm(_pad_rows_3d(q), w_k.view(h, hd, dim))[:, :rows]
+        u = u.view(h, n, queries, dim).permute(1, 0, 2, 3).reshape(n, h * queries, dim)
+        scores = torch.bmm(u, x.transpose(1, 2)).mul_(hd**-0.5)  # (N, H*Lq, L)
+        if mask is not None:
+            scores = scores.masked_fill(~mask.view(n, 1, length), float("-inf"))
+        ctx = torch.bmm(torch.softmax(scores, dim=-1), x)  # (N, H*Lq, D)
+        ctx = ctx.view(n, h, queries, dim).permute(1, 0, 2, 3).reshape(h, rows, dim)
+        out = torch.baddbmm(
+            b_v.view(h, 1, hd), _pad_rows_3d(ctx), w_v.view(h, hd, dim).transpose(1, 2)
+        )[:, :rows]
+        return out.transpose(0, 1).reshape(rows, dim)
 
     def forward(self, x, mask=None, queries: int | None = None):
         """Attend over ``x`` (N, L, D); with ``queries=q`` only the first q positions are computed."""
