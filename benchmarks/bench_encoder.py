@@ -357,7 +357,7 @@ def main_ablate(args):
     variants += [(f"without {k}", {k: False}, None) for k in defaults]
     variants += [(f"batch_tokens={bt}", {}, bt) for bt in (2048, 8192, 16384)]
     print(f"default batch_tokens on {device}: {default_batch_tokens(device)}")
-    for dtype_key in ("b", "c"):
+    for dtype_key in args.ablate_methods.split(","):
         enc = models[dtype_key]
         wall = {name: [] for name, _, _ in variants}
         cpu = {name: [] for name, _, _ in variants}
@@ -398,6 +398,7 @@ def parse_args(argv=None):
                    help="also run the reference loop on the long signal (needs several GB)")
     p.add_argument("--ablate", action="store_true", help="each fast path off in turn; batch sizes")
     p.add_argument("--ablate-clips", type=int, default=64)
+    p.add_argument("--ablate-methods", default="b,c", help="b (float32), c (bfloat16) or b,c")
     p.add_argument("--child-memory", nargs=2, metavar=("METHOD", "WORKLOAD"), help=argparse.SUPPRESS)
     p.add_argument("--child-long", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--long-method", default="embed_signals", help=argparse.SUPPRESS)
