@@ -202,8 +202,14 @@ def default_batch_tokens(device) -> int:
     """Tokens per encoder call when none is given: measured per device type.
 
     On CPU, batches of about 4096 tokens keep a layer's activations in cache and
-    run about 10% faster than 16384 (``benchmarks/bench_encoder.py --sweep``);
-    GPUs want large batches.
+    run 13-16% faster than 16384 (``benchmarks/bench_encoder.py --ablate``, see
+    the performance guide); GPUs want large batches.
+
+    Examples
+    --------
+    >>> from sklearn_echo.inference import default_batch_tokens
+    >>> default_batch_tokens("cpu"), default_batch_tokens("cuda")
+    (4096, 16384)
     """
     return CPU_BATCH_TOKENS if torch.device(device).type == "cpu" else DEFAULT_BATCH_TOKENS
 
