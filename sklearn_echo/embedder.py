@@ -273,7 +273,7 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
                 self.device,
                 self.dtype,
                 [jobs[j] for j in g],
-                kwargs.get("batch_tokens", 16384),
+                kwargs.get("batch_tokens"),
             )
             for g in groups
         )
