@@ -713,38 +713,45 @@ class NeighborIndex:
             dist[rows], ind[rows] = d, i
         return dist, ind
 
+    def _similarity_blocks(self, torch, Q, excl):
+        """Yield ``(q0, q1, b0, b1, S)``: float32 similarities of every query block
+        against every bank block (bank blocks outside, so each is read once)."""
+        n_q, n_b = len(Q), self.n_samples_
+        qb, bb = self._blocks(n_q)
+        inv_q = None if Q.inv is None else torch.from_numpy(Q.inv)
+        excl_t = None if excl is None else torch.from_numpy(excl)
+        for b0 in range(0, n_b, bb):
+            b1 = min(n_b, b0 + bb)
+            Bt = self._bank_block(torch, b0, b1)
+            for q0 in range(0, n_q, qb):
+                q1 = min(n_q, q0 + qb)
+                S = self._similarity(
+                    torch,
+                    self._query_block(torch, Q, q0, q1),
+                    None if inv_q is None else inv_q[q0:q1],
+                    Bt,
+                    b0,
+                    b1,
+                    None if excl_t is None else excl_t[q0:q1],
+                )
+                yield q0, q1, b0, b1, S
+
     def _brute_full(self, Q, k, excl):
         """Exact search with full float32 products, bank blocks outside."""
         torch = _torch()
         n_q, n_b = len(Q), self.n_samples_
         kc = min(n_b, k + _EXTRA_CANDIDATES)
-        qb, bb = self._blocks(n_q)
         best_v = torch.full((n_q, kc), -math.inf)
         best_i = torch.full((n_q, kc), n_b, dtype=torch.int64)
-        inv_q = None if Q.inv is None else torch.from_numpy(Q.inv)
-        excl_t = None if excl is None else torch.from_numpy(excl)
         with torch.inference_mode():
-            for b0 in range(0, n_b, bb):
-                b1 = min(n_b, b0 + bb)
-                Bt = self._bank_block(torch, b0, b1)
-                for q0 in range(0, n_q, qb):
-                    q1 = min(n_q, q0 + qb)
-                    S = self._similarity(
-                        torch,
-                        self._query_block(torch, Q, q0, q1),
-                        None if inv_q is None else inv_q[q0:q1],
-                        Bt,
-                        b0,
-                        b1,
-                        None if excl_t is None else excl_t[q0:q1],
-                    )
-                    v, i = torch.topk(S, min(kc, b1 - b0), dim=1)
-                    best_v[q0:q1], best_i[q0:q1] = _merge_top(
-                        torch,
-                        torch.cat([best_v[q0:q1], v], 1),
-                        torch.cat([best_i[q0:q1], i + b0], 1),
-                        kc,
-                    )
+            for q0, q1, b0, b1, S in self._similarity_blocks(torch, Q, excl):
+                v, i = torch.topk(S, min(kc, b1 - b0), dim=1)
+                best_v[q0:q1], best_i[q0:q1] = _merge_top(
+                    torch,
+                    torch.cat([best_v[q0:q1], v], 1),
+                    torch.cat([best_i[q0:q1], i + b0], 1),
+                    kc,
+                )
         return self._rank_candidates(Q, best_v.numpy().astype(np.float64), best_i.numpy(), k, excl)
 
     def _rank_candidates(self, Q, cand_v, cand_i, k, excl):
@@ -780,30 +787,14 @@ class NeighborIndex:
     def _rescan(self, Q, thresholds, k, excl):
         """Exact k-NN of a few queries: every bank vector above a threshold."""
         torch = _torch()
-        n_q, n_b = len(Q), self.n_samples_
-        qb, bb = self._blocks(n_q)
-        inv_q = None if Q.inv is None else torch.from_numpy(Q.inv)
-        excl_t = None if excl is None else torch.from_numpy(excl)
+        n_q = len(Q)
         thr = torch.from_numpy(thresholds.astype(np.float32))[:, None]
         pr, pc = [], []
         with torch.inference_mode():
-            for b0 in range(0, n_b, bb):
-                b1 = min(n_b, b0 + bb)
-                Bt = self._bank_block(torch, b0, b1)
-                for q0 in range(0, n_q, qb):
-                    q1 = min(n_q, q0 + qb)
-                    S = self._similarity(
-                        torch,
-                        self._query_block(torch, Q, q0, q1),
-                        None if inv_q is None else inv_q[q0:q1],
-                        Bt,
-                        b0,
-                        b1,
-                        None if excl_t is None else excl_t[q0:q1],
-                    )
-                    nz = torch.nonzero(S >= thr[q0:q1])
-                    pr.append(nz[:, 0].numpy() + q0)
-                    pc.append(nz[:, 1].numpy() + b0)
+            for q0, q1, b0, _, S in self._similarity_blocks(torch, Q, excl):
+                nz = torch.nonzero(S >= thr[q0:q1])
+                pr.append(nz[:, 0].numpy() + q0)
+                pc.append(nz[:, 1].numpy() + b0)
         pr = np.concatenate(pr)
         pc = np.concatenate(pc)
         return self._best_pairs(Q, pr, pc, k, n_q)
