@@ -33,6 +33,7 @@ Usage::
     python benchmarks/bench_encoder.py --quick         # smoke test, < 1 minute
     python benchmarks/bench_encoder.py --long          # 60 min at 48 kHz, peak RSS
     python benchmarks/bench_encoder.py --ablate        # each fast path on/off, batch sizes
+    python benchmarks/bench_encoder.py --ceiling       # the fastest any bf16 encoder could be
     python benchmarks/bench_encoder.py --repeats 5 --threads 2 --device cpu
 """
 
@@ -59,8 +60,14 @@ sys.path.insert(0, str(HERE))
 from reference_loop import ReferenceEcho, check_against_fixture  # noqa: E402
 
 from sklearn_echo import model as echo_model  # noqa: E402
-from sklearn_echo.inference import default_batch_tokens, embed_signals  # noqa: E402
+from sklearn_echo.inference import (  # noqa: E402
+    _BatchRunner,
+    default_batch_tokens,
+    embed_signals,
+    plan_chunks,
+)
 from sklearn_echo.model import EchoConfig, EchoEncoder  # noqa: E402
+from sklearn_echo.spectrogram import band_plan  # noqa: E402
 
 CWRU_48K = HERE.parent / ".." / "shared" / "data" / "cwru" / "normal" / "normal_0_97.mat"
 METHODS = ("a", "b", "c")
@@ -383,6 +390,122 @@ def main_ablate(args):
     print(f"\nload average at end: {os.getloadavg()[0]:.2f} (1 min)")
 
 
+# -- ceiling -----------------------------------------------------------------------------
+def workload_lengths(sigs, config: EchoConfig) -> list[int]:
+    """Length (CLS + patches) of every band sequence of every chunk, without padding."""
+    lengths = []
+    for job in plan_chunks(sigs, config.chunk_frames):
+        patches = -(-job.n_frames // config.patch_width)
+        lengths += [1 + patches] * band_plan(job.sample_rate, config.band_width).n_bands
+    return lengths
+
+
+def workload_flops(lengths, config: EchoConfig, layers: int) -> float:
+    """Multiply-add FLOPs every encoder must spend on these sequences in ``layers`` full layers.
+
+    Per token and layer: the projections and the feed-forward block (``8 D^2 + 4 D F``)
+    and the attention scores and weighted sum (``4 L D``); per token once: the
+    patch projection (``2 * band_width * patch_width * D``).
+    """
+    d, f = config.embed_dim, config.ffn_dim
+    patch = 2 * config.band_width * config.patch_width * d
+    return float(sum(n * (layers * (8 * d * d + 4 * d * f + 4 * n * d) + patch) for n in lengths))
+
+
+def layer_products(config: EchoConfig, dtype):
+    """The four weight matrices every token meets in a full layer, as ``F.linear`` weights."""
+    d, f = config.embed_dim, config.ffn_dim
+    g = torch.Generator().manual_seed(0)
+    shapes = [(3 * d, d), (d, d), (f, d), (d, f)]  # in_proj, out_proj, linear1, linear2
+    return [(torch.randn(o, i, generator=g) * 0.02).to(dtype) for o, i in shapes]
+
+
+def gemm_seconds_per_token(config: EchoConfig, dtype, repeats: int) -> tuple[float, str]:
+    """Fastest measured time per token of one layer's four matrix products.
+
+    Only the products: no attention scores, softmax, LayerNorm, GELU, bias,
+    residual or STFT, so no encoder that computes these products in ``dtype`` can
+    spend less. Tried: one batch per thread with the threads side by side (as
+    ``embed_signals`` runs), and one batch over all threads, at several batch
+    sizes; the fastest wins.
+    """
+    weights = layer_products(config, dtype)
+    threads = torch.get_num_threads()
+    best, how = float("inf"), ""
+    for rows in (2048, 4096, 8192):
+        inputs = [torch.randn(rows, w.shape[1]).to(dtype) for w in weights]
+
+        def one(_):
+            for x, w in zip(inputs, weights):
+                torch.nn.functional.linear(x, w)
+
+        for workers in sorted({1, threads}):
+            runner = _BatchRunner(workers, max(1, threads // workers))
+            try:
+                runner.map(one, range(workers))  # warm-up
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    runner.map(one, range(workers))
+                    per_token = (time.perf_counter() - t0) / (rows * workers)
+                    if per_token < best:
+                        best = per_token
+                        how = (f"{rows} rows, {workers} batch(es) side by side "
+                               f"x {max(1, threads // workers)} thread(s)")
+            finally:
+                runner.close()
+    return best, how
+
+
+def main_ceiling(args):
+    """The fastest possible bfloat16 encoder against the measured reference loop.
+
+    An utterance pass must run every token through the products of every layer
+    but the last (whose CLS-only form costs almost nothing): the projections,
+    the feed-forward block and attention, plus the patch projection. Counted at
+    the best measured bfloat16 speed of a layer's large products (attention's
+    small products run slower than that, so this is generous), with norms,
+    activations, softmax and the spectrogram left out, that time is a lower bound
+    for any bfloat16 encoder, and ``(a) / bound`` an upper bound of (c)/(a) on this
+    machine.
+    """
+    device = args.device
+    print(f"machine: {machine_line(device)}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min)")
+    config = EchoConfig()
+    models = build_models(device)
+    d, f = config.embed_dim, config.ffn_dim
+    flops_per_token = 2 * (3 * d * d + d * d + 2 * d * f)
+    rate = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        t, how = gemm_seconds_per_token(config, dtype, args.repeats)
+        rate[dtype] = flops_per_token / t
+        print(f"{str(dtype):15s} layer products: {t * 1e6:7.2f} us/token = "
+              f"{rate[dtype] / 1e9:6.1f} GFLOP/s ({how})")
+    print(f"bfloat16 / float32 product speed: {rate[torch.bfloat16] / rate[torch.float32]:.2f}x")
+    for name in ("clips16k", "mixed"):
+        sigs = workload(name, args.quick)
+        seconds = audio_seconds(sigs)
+        lengths = workload_lengths(sigs, config)
+        tokens = sum(lengths)
+        run_method("a", models, sigs[:1], device)
+        run_method("c", models, sigs[:2], device)
+        times, _ = time_workload(models, sigs, device, args.repeats)
+        best = {m: min(t) for m, t in times.items()}
+        floor_c = workload_flops(lengths, config, config.depth - 1) / rate[torch.bfloat16]
+        floor_a = workload_flops(lengths, config, config.depth) / rate[torch.float32]
+        title = WORKLOAD_TITLES[name] if not args.quick else f"{name} (quick sizes)"
+        print(f"\n== {title}: {seconds:.0f} s of audio, {tokens:,} tokens, "
+              f"best of {args.repeats} ==")
+        print(f"(a) reference loop, float32:          {best['a']:7.2f} s  {seconds / best['a']:6.1f} xRT "
+              f"(its float32 products alone: {floor_a:.2f} s, {100 * floor_a / best['a']:.0f}% of its time)")
+        print(f"(c) embed_signals, bfloat16:          {best['c']:7.2f} s  {seconds / best['c']:6.1f} xRT "
+              f"= {best['a'] / best['c']:.2f}x (a)")
+        print(f"    its bfloat16 products alone:      {floor_c:7.2f} s  {seconds / floor_c:6.1f} xRT "
+              f"= {best['a'] / floor_c:.2f}x (a): the ceiling of (c)/(a); target 3.5x")
+        print(f"    (c) runs at {100 * floor_c / best['c']:.0f}% of that ceiling")
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f} (1 min)")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes, < 1 minute (smoke test)")
@@ -398,6 +521,8 @@ def parse_args(argv=None):
                    help="also run the reference loop on the long signal (needs several GB)")
     p.add_argument("--ablate", action="store_true", help="each fast path off in turn; batch sizes")
     p.add_argument("--ablate-clips", type=int, default=64)
+    p.add_argument("--ceiling", action="store_true",
+                   help="matrix products alone at the best bf16 speed: the bound of (c)/(a)")
     p.add_argument("--ablate-methods", default="b,c", help="b (float32), c (bfloat16) or b,c")
     p.add_argument("--child-memory", nargs=2, metavar=("METHOD", "WORKLOAD"), help=argparse.SUPPRESS)
     p.add_argument("--child-long", action="store_true", help=argparse.SUPPRESS)
@@ -420,6 +545,8 @@ def main(argv=None):
         return main_long(args)
     if args.ablate:
         return main_ablate(args)
+    if args.ceiling:
+        return main_ceiling(args)
     return main_benchmark(args)
 
 
