@@ -57,7 +57,17 @@ def _list_index(idx, limit=5):
     return text + (f", ... ({len(idx)} in all)" if len(idx) > limit else "")
 
 
-def _check_labels_scores(y_true, y_score):
+def _check_max_fpr(max_fpr):
+    if not isinstance(max_fpr, Real) or not 0 < max_fpr <= 1:
+        raise ValueError(f"max_fpr must be in (0, 1], got {max_fpr!r}.")
+
+
+def _check_labels_scores(y_true, y_score, need_both=None):
+    """Validated ``(y, score)``: 0/1 int labels and finite float64 scores.
+
+    With ``need_both`` (the name of the figure, for the message), both
+    classes must be present.
+    """
     y_true = np.asarray(y_true)
     y_score = np.asarray(y_score)
     if y_true.ndim != 1 or y_score.ndim != 1:
@@ -87,7 +97,10 @@ def _check_labels_scores(y_true, y_score):
             f"y_score is NaN or infinite at index {_list_index(bad)}; anomaly scores "
             "must be finite."
         )
-    return (y_true == 1).astype(int), y_score.astype(np.float64)
+    y = (y_true == 1).astype(int)
+    if need_both is not None:
+        _need_both(y, need_both)
+    return y, y_score.astype(np.float64)
 
 
 def _need_both(y, what):
@@ -120,8 +133,7 @@ def dcase_auc(y_true, y_score):
     >>> dcase_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
     0.75
     """
-    y, s = _check_labels_scores(y_true, y_score)
-    _need_both(y, "The AUC")
+    y, s = _check_labels_scores(y_true, y_score, need_both="The AUC")
     return float(roc_auc_score(y, s))
 
 
@@ -152,10 +164,8 @@ def dcase_pauc(y_true, y_score, *, max_fpr=DCASE_MAX_FPR):
     >>> round(dcase_pauc([0, 0, 0, 1, 1], [0.1, 0.2, 0.9, 0.3, 0.8]), 4)
     0.4737
     """
-    if not isinstance(max_fpr, Real) or not 0 < max_fpr <= 1:
-        raise ValueError(f"max_fpr must be in (0, 1], got {max_fpr!r}.")
-    y, s = _check_labels_scores(y_true, y_score)
-    _need_both(y, "The pAUC")
+    _check_max_fpr(max_fpr)
+    y, s = _check_labels_scores(y_true, y_score, need_both="The pAUC")
     return float(roc_auc_score(y, s, max_fpr=max_fpr))
 
 
@@ -443,8 +453,7 @@ class DCASEScorer:
     def __init__(self, metric="official", *, max_fpr=DCASE_MAX_FPR, score_with_domain=False):
         if metric not in _METRICS:
             raise ValueError(f"metric must be one of {_METRICS}, got {metric!r}.")
-        if not isinstance(max_fpr, Real) or not 0 < max_fpr <= 1:
-            raise ValueError(f"max_fpr must be in (0, 1], got {max_fpr!r}.")
+        _check_max_fpr(max_fpr)
         self.metric = metric
         self.max_fpr = max_fpr
         self.score_with_domain = bool(score_with_domain)

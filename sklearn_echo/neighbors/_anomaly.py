@@ -3,27 +3,20 @@
 # License: MIT
 
 import warnings
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
+from sklearn.base import OutlierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._classification import _seed
-from ._search import (
-    VALID_ALGORITHMS,
-    VALID_METRICS,
-    NeighborIndex,
-    _list_rows,
-    check_finite_rows,
-    row_digests,
-)
+from ._base import _EchoNeighborsBase, _seed
+from ._search import _list_rows, row_digests
 
 __all__ = ["EchoKNNAnomalyDetector"]
 
 
-class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
+class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
     """Anomaly score = distance to the nearest normal embeddings (memory bank).
 
     The ECHO paper and the DCASE 2021-2025 memory-bank baselines score a clip
@@ -163,17 +156,13 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        **_EchoNeighborsBase._parameter_constraints,
         "aggregation": [StrOptions({"mean", "max", "kth"})],
-        "metric": [StrOptions(set(VALID_METRICS))],
-        "algorithm": [StrOptions(set(VALID_ALGORITHMS))],
         "contamination": [
             StrOptions({"auto"}),
             Interval(Real, 0, 0.5, closed="right"),
         ],
         "domain_normalization": ["boolean"],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -221,7 +210,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
         for attr in ("domains_", "domain_mean_", "domain_scale_"):
             if hasattr(self, attr):
                 delattr(self, attr)
-        X = self._validate_X(X, reset=True)
+        X = self._validate_embeddings(X, reset=True)
         self._init_state()
         self._grow(X, y, domain, first=True)
         return self
@@ -252,17 +241,11 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
             The updated detector.
         """
         first = not hasattr(self, "offset_")
-        X = self._validate_X(X, reset=first)
+        X = self._validate_embeddings(X, reset=first)
         if first:
             self._init_state()
         self._grow(X, y, domain, first=first)
         return self
-
-    def _validate_X(self, X, reset):
-        X = validate_data(
-            self, X, reset=reset, dtype=[np.float32, np.float64], ensure_all_finite=False
-        )
-        return check_finite_rows(X)
 
     def _init_state(self):
         self._keys = []  # domain label of each bank (None: no domains)
@@ -325,14 +308,6 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
             if bad:
                 raise ValueError(f"{what} is None at index {_list_rows(bad)}.")
         return domain
-
-    def _index(self):
-        return NeighborIndex(
-            metric=self.metric,
-            algorithm=self.algorithm,
-            n_jobs=self.n_jobs,
-            random_state=self._seed,
-        )
 
     def _grow(self, X, y, domain, first):
         n = X.shape[0]
@@ -403,7 +378,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
                 self._bank_rows[b] = np.concatenate([self._bank_rows[b], new_ids[sel]])
             else:
                 positions[sel] = np.arange(sel.size)
-                self._indexes.append(self._index().fit(X_new[sel]))
+                self._indexes.append(self._new_index(self._seed).fit(X_new[sel]))
                 self._bank_rows.append(new_ids[sel])
         self._keys = keys
 
@@ -503,7 +478,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
             ``domain_normalization=True``); the lower, the more abnormal.
         """
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
+        X = self._validate_embeddings(X, reset=False)
         n = X.shape[0]
         domain = self._check_domain(domain, n)
         k = self.n_neighbors_
@@ -633,8 +608,6 @@ class EchoKNNAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = False
         tags.target_tags.required = False
         return tags
 

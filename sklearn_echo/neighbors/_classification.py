@@ -2,25 +2,19 @@
 
 # License: MIT
 
-from numbers import Integral
-
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._search import VALID_ALGORITHMS, VALID_METRICS, NeighborIndex, check_finite_rows
+from ._base import _EchoNeighborsBase, _seed
+from ._search import check_n_neighbors
 
 __all__ = ["EchoKNNClassifier"]
 
 
-def _seed(random_state):
-    """An int seed for pynndescent drawn from ``random_state``."""
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
+class EchoKNNClassifier(ClassifierMixin, _EchoNeighborsBase):
     """k-nearest-neighbour vote on embeddings (the ECHO / SIREN fault protocol).
 
     The ECHO paper scores fault classification with a k = 5 majority vote of
@@ -93,12 +87,8 @@ class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        **_EchoNeighborsBase._parameter_constraints,
         "weights": [StrOptions({"uniform", "distance"})],
-        "metric": [StrOptions(set(VALID_METRICS))],
-        "algorithm": [StrOptions(set(VALID_ALGORITHMS))],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -134,16 +124,10 @@ class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
         self : EchoKNNClassifier
             The fitted classifier.
         """
-        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64], ensure_all_finite=False)
-        check_finite_rows(X)
+        X, y = self._validate_embeddings(X, y, reset=True)
         check_classification_targets(y)
         self.classes_, self._y = np.unique(y, return_inverse=True)
-        self.index_ = NeighborIndex(
-            metric=self.metric,
-            algorithm=self.algorithm,
-            n_jobs=self.n_jobs,
-            random_state=_seed(self.random_state),
-        ).fit(X)
+        self.index_ = self._new_index(_seed(self.random_state)).fit(X)
         self.n_samples_fit_ = X.shape[0]
         return self
 
@@ -171,8 +155,7 @@ class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         if n_neighbors is None:
             n_neighbors = self.n_neighbors
-        if not isinstance(n_neighbors, Integral) or n_neighbors < 1:
-            raise ValueError(f"n_neighbors must be a positive int, got {n_neighbors!r}.")
+        check_n_neighbors(n_neighbors)
         available = self.n_samples_fit_ - (1 if X is None else 0)
         if n_neighbors > available:
             raise ValueError(
@@ -185,10 +168,7 @@ class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
         if X is None:
             dist, ind = self.index_.kneighbors(None, n_neighbors, exclude_self=True)
         else:
-            X = validate_data(
-                self, X, reset=False, dtype=[np.float32, np.float64], ensure_all_finite=False
-            )
-            check_finite_rows(X)
+            X = self._validate_embeddings(X, reset=False)
             dist, ind = self.index_.kneighbors(X, n_neighbors)
         return (dist, ind) if return_distance else ind
 
@@ -239,9 +219,3 @@ class EchoKNNClassifier(ClassifierMixin, BaseEstimator):
         """
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = False
-        return tags

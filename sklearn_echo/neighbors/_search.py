@@ -133,11 +133,7 @@ def _check_finite_2d(X, what):
         raise ValueError(f"{what} must hold numbers, got dtype {X.dtype}.")
     with np.errstate(over="ignore"):  # overflow is reported just below
         X = np.ascontiguousarray(X, dtype=np.float32)
-    bad = []
-    for s in range(0, X.shape[0], _ROW_CHUNK):
-        ok = np.isfinite(X[s : s + _ROW_CHUNK]).all(axis=1)
-        if not ok.all():
-            bad.extend((np.flatnonzero(~ok) + s).tolist())
+    bad = _nonfinite_rows(X)
     if bad:
         raise ValueError(
             f"{what} contains NaN or infinity (after conversion to float32) in "
@@ -161,17 +157,35 @@ def check_finite_rows(X, what="Input X"):
     X : ndarray
         ``X`` itself.
     """
-    bad = []
-    for s in range(0, X.shape[0], _ROW_CHUNK):
-        ok = np.isfinite(X[s : s + _ROW_CHUNK]).all(axis=1)
-        if not ok.all():
-            bad.extend((np.flatnonzero(~ok) + s).tolist())
+    bad = _nonfinite_rows(X)
     if bad:
         raise ValueError(
             f"{what} contains NaN or infinity in row(s) {_list_rows(bad)}; every "
             "value must be finite."
         )
     return X
+
+
+def _nonfinite_rows(X):
+    """Indices of the rows of ``X`` holding NaN or infinity, checked chunk by chunk."""
+    bad = []
+    for s in range(0, X.shape[0], _ROW_CHUNK):
+        ok = np.isfinite(X[s : s + _ROW_CHUNK]).all(axis=1)
+        if not ok.all():
+            bad.extend((np.flatnonzero(~ok) + s).tolist())
+    return bad
+
+
+def check_n_neighbors(n_neighbors):
+    """Raise a ``ValueError`` unless ``n_neighbors`` is a positive int.
+
+    Parameters
+    ----------
+    n_neighbors : object
+        The requested number of neighbours.
+    """
+    if not isinstance(n_neighbors, Integral) or n_neighbors < 1:
+        raise ValueError(f"n_neighbors must be a positive int, got {n_neighbors!r}.")
 
 
 def _row_sq_norms(X):
@@ -545,22 +559,11 @@ class NeighborIndex:
         ind : ndarray of shape (n_queries, n_neighbors), int64
             Bank indices; equal distances are ordered by increasing index.
         """
-        if not hasattr(self, "_bank"):
-            raise ValueError("This NeighborIndex has no bank yet: call fit first.")
-        if X is None:
-            Q = self._bank
-        else:
-            X = np.asarray(X)
-            if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"Queries must have {self.n_features_in_} features like the "
-                    f"bank, got shape {X.shape}."
-                )
-            Q = self._rows(X, "The queries")
+        X = self._check_like_bank(X, "Queries")
+        Q = self._bank if X is None else self._rows(X, "The queries")
         n_q = len(Q)
         excl = self._exclusions(n_q, exclude, exclude_self)
-        if not isinstance(n_neighbors, Integral) or n_neighbors < 1:
-            raise ValueError(f"n_neighbors must be a positive int, got {n_neighbors!r}.")
+        check_n_neighbors(n_neighbors)
         available = self.n_samples_ - (1 if excl is not None and (excl >= 0).any() else 0)
         if n_neighbors > available:
             raise ValueError(
@@ -596,14 +599,7 @@ class NeighborIndex:
         ind : ndarray of shape (n_samples_, n_neighbors), int64
             Row indices into ``X``.
         """
-        if not hasattr(self, "_bank"):
-            raise ValueError("This NeighborIndex has no bank yet: call fit first.")
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"Candidates must have {self.n_features_in_} features like the "
-                f"bank, got shape {X.shape}."
-            )
+        X = self._check_like_bank(np.asarray(X), "Candidates")
         if not isinstance(n_neighbors, Integral) or not 1 <= n_neighbors <= X.shape[0]:
             raise ValueError(
                 f"n_neighbors must be an int in [1, {X.shape[0]}], got {n_neighbors!r}."
@@ -620,6 +616,20 @@ class NeighborIndex:
         other._finish_bank(0)
         with _torch_threads(self.n_jobs):
             return other._brute(self._bank, n_neighbors, None)
+
+    def _check_like_bank(self, X, what):
+        """Check that the bank exists and that ``X`` (unless None) is 2-D and as wide."""
+        if not hasattr(self, "_bank"):
+            raise ValueError("This NeighborIndex has no bank yet: call fit first.")
+        if X is None:
+            return None
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"{what} must have {self.n_features_in_} features like the "
+                f"bank, got shape {X.shape}."
+            )
+        return X
 
     def _exclusions(self, n_q, exclude, exclude_self):
         if exclude_self:
@@ -696,10 +706,7 @@ class NeighborIndex:
         else:
             S -= torch.from_numpy(self._half_sq[b0:b1])
         if excl_t is not None:
-            hit = (excl_t >= b0) & (excl_t < b1)
-            if bool(hit.any()):
-                r = torch.nonzero(hit).reshape(-1)
-                S[r, excl_t[r] - b0] = -math.inf
+            _mask_excluded(S, excl_t, b0, b1)
         return S
 
     def _brute(self, Q, k, excl):
@@ -851,11 +858,8 @@ class NeighborIndex:
                     S = QA @ torch.from_numpy(self._aug[b0:b1]).T
                     upper, lower = S[:m], S[m:]
                     if excl_t is not None:
-                        hit = (excl_t >= b0) & (excl_t < b1)
-                        if bool(hit.any()):
-                            rr = torch.nonzero(hit).reshape(-1)
-                            upper[rr, excl_t[rr] - b0] = -math.inf
-                            lower[rr, excl_t[rr] - b0] = -math.inf
+                        _mask_excluded(upper, excl_t, b0, b1)
+                        _mask_excluded(lower, excl_t, b0, b1)
                     v = torch.topk(lower, min(k, b1 - b0), dim=1).values
                     best_lb = v if best_lb is None else torch.cat([best_lb, v], 1)
                     if best_lb.shape[1] > k:
@@ -893,11 +897,7 @@ class NeighborIndex:
         extra = 0 if excl is None else 1
         kq = min(self.n_samples_, k + extra)
         with _numba_threads(self.n_jobs):
-            ind, _ = self._nnd.query(
-                self._search_space(Q, 0, len(Q)) if self.metric == "cosine" else Q.raw,
-                k=kq,
-                epsilon=self.epsilon,
-            )
+            ind, _ = self._nnd.query(self._nnd_data(Q), k=kq, epsilon=self.epsilon)
         ind = ind.astype(np.int64)
         if (ind < 0).any():  # pynndescent pads with -1 when it finds too few
             raise RuntimeError(
@@ -926,20 +926,21 @@ class NeighborIndex:
             raise ValueError(
                 "pynndescent needs a bank of at least 3 vectors; use algorithm='brute'."
             )
-        # cosine: unit rows (pynndescent's "cosine" is 1 - cos as well)
-        data = (
-            self._search_space(self._bank, 0, self.n_samples_)
-            if self.metric == "cosine"
-            else self._bank.raw
-        )
         self._nnd = NNDescent(
-            data,
+            self._nnd_data(self._bank),
             metric=self.metric,
             random_state=self.random_state,
             n_jobs=_resolve_n_threads(self.n_jobs),
             **params,
         )
         self._nnd.prepare()
+
+    def _nnd_data(self, rows):
+        """Rows as pynndescent sees them: unit rows (cosine) or as given (euclidean).
+
+        pynndescent's "cosine" is ``1 - cos`` as well.
+        """
+        return self._search_space(rows, 0, len(rows)) if self.metric == "cosine" else rows.raw
 
 
 @contextmanager
@@ -1002,6 +1003,14 @@ def _lexsort_rows(d, idx):
     d1 = np.take_along_axis(d, o1, 1)
     o2 = np.argsort(d1, axis=1, kind="stable")
     return np.take_along_axis(o1, o2, 1)
+
+
+def _mask_excluded(S, excl_t, b0, b1):
+    """Set ``S[i, excl_t[i] - b0]`` to -inf where query ``i`` excludes a row of ``b0:b1``."""
+    hit = (excl_t >= b0) & (excl_t < b1)
+    if bool(hit.any()):
+        r = hit.nonzero().reshape(-1)
+        S[r, excl_t[r] - b0] = -math.inf
 
 
 def _merge_top(torch, v, i, kc):
