@@ -175,38 +175,39 @@ def class_labels(paths, how: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- argument types
-def _positive_float(text: str) -> float:
+def _number(text: str, cast, valid, not_a_number: str, invalid: str):
+    """``cast(text)`` when it parses and passes ``valid``; else a usage error with the message."""
     try:
-        value = float(text)
+        value = cast(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+        raise argparse.ArgumentTypeError(not_a_number) from None
+    if not valid(value):
+        raise argparse.ArgumentTypeError(invalid)
     return value
+
+
+def _positive_float(text: str) -> float:
+    return _number(
+        text, float, lambda v: math.isfinite(v) and v > 0,
+        f"{text!r} is not a number", f"{text!r} must be a positive number",
+    )
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+    return _number(
+        text, int, lambda v: v >= 1,
+        f"{text!r} is not an integer", f"{text!r} must be at least 1",
+    )
 
 
 def _cv(text: str):
     if text.lower() == "loo":
         return "loo"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither 'loo' (leave-one-out) nor a number of folds"
-        ) from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"{text!r}: k-fold cross-validation needs at least 2 folds")
-    return value
+    return _number(
+        text, int, lambda v: v >= 2,
+        f"{text!r} is neither 'loo' (leave-one-out) nor a number of folds",
+        f"{text!r}: k-fold cross-validation needs at least 2 folds",
+    )
 
 
 def _rates(text: str) -> list[float]:
@@ -294,6 +295,21 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def _add_command(sub, name, func, common, *, help, description) -> argparse.ArgumentParser:
+    """A subcommand taking the ``common`` options, run by ``func``."""
+    p = sub.add_parser(name, parents=[common], help=help, description=description)
+    p.set_defaults(func=func)
+    return p
+
+
+def _add_neighbour_options(p, *, k: int, k_help: str):
+    """``--k`` and ``--metric`` of the k-NN commands (detect, classify)."""
+    p.add_argument("--k", type=_positive_int, default=k, help=f"{k_help} (default: %(default)s)")
+    p.add_argument(
+        "--metric", default="cosine", choices=("cosine", "euclidean"), help="distance (default: %(default)s)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``sklearn-echo`` argument parser (one subparser per command).
 
@@ -322,9 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     with_signals = _common_options()
     paths_help = "files, folders (searched recursively) or glob patterns"
 
-    p = sub.add_parser(
-        "embed",
-        parents=[with_signals],
+    p = _add_command(
+        sub, "embed", _cmd_embed, with_signals,
         help="embed recordings into an .npz file",
         description="Embed recordings with ECHO and write an .npz file holding 'embeddings' "
         "(n, d) float32, 'paths', 'sample_rates', 'n_samples', 'model', 'model_fingerprint' "
@@ -332,11 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help=paths_help)
     p.add_argument("-o", "--output", required=True, metavar="FILE.npz", help="output file")
-    p.set_defaults(func=_cmd_embed)
 
-    p = sub.add_parser(
-        "detect",
-        parents=[with_signals],
+    p = _add_command(
+        sub, "detect", _cmd_detect, with_signals,
         help="score recordings for anomalies against normal ones",
         description="Fit a nearest-neighbour anomaly detector on the embeddings of normal "
         "recordings and score the test recordings (higher = more anomalous). When every "
@@ -350,15 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(and label when known); printed on stdout when omitted"
     )
     p.add_argument("--roc", metavar="FILE.png", help="ROC curve plot (needs labels and matplotlib)")
-    p.add_argument("--k", type=_positive_int, default=1, help="neighbours averaged (default: %(default)s)")
-    p.add_argument(
-        "--metric", default="cosine", choices=("cosine", "euclidean"), help="distance (default: %(default)s)"
-    )
-    p.set_defaults(func=_cmd_detect)
+    _add_neighbour_options(p, k=1, k_help="neighbours averaged")
 
-    p = sub.add_parser(
-        "classify",
-        parents=[with_signals],
+    p = _add_command(
+        sub, "classify", _cmd_classify, with_signals,
         help="cross-validate k-NN fault classification",
         description="Cross-validate a k-nearest-neighbour classifier on the embeddings of "
         "labelled recordings (the protocol of the ECHO paper's SIREN benchmark: "
@@ -377,10 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cv", type=_cv, default="loo", metavar="loo|K",
         help="leave-one-out or stratified K-fold (default: %(default)s)",
     )
-    p.add_argument("--k", type=_positive_int, default=5, help="neighbours that vote (default: %(default)s)")
-    p.add_argument(
-        "--metric", default="cosine", choices=("cosine", "euclidean"), help="distance (default: %(default)s)"
-    )
+    _add_neighbour_options(p, k=5, k_help="neighbours that vote")
     p.add_argument(
         "--segment",
         type=_positive_float,
@@ -392,11 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="shuffling of the K folds (default: %(default)s)")
     p.add_argument("--confusion", metavar="FILE.png", help="confusion-matrix plot (needs matplotlib)")
     p.add_argument("-o", "--output", metavar="FILE.csv", help="CSV of path, label, predicted")
-    p.set_defaults(func=_cmd_classify)
 
-    p = sub.add_parser(
-        "info",
-        parents=[with_signals],
+    p = _add_command(
+        sub, "info", _cmd_info, with_signals,
         help="describe the model and the embedding width per sampling rate",
         description="Print the checkpoint's path, SHA-256 fingerprint and architecture, and "
         "for each sampling rate the number of ECHO bands and the embedding width. It takes "
@@ -412,7 +415,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="sampling rates to describe (default: 8000,12000,16000,22050,44100,48000)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(func=_cmd_info)
     return parser
 
 

@@ -298,6 +298,12 @@ def test_debug_shows_the_exception(tmp_path):
         (["classify", "x", "--cv", "ten"], "neither 'loo'"),
         (["embed", "x"], "-o/--output"),
         (["embed", "x", "-o", "y.npz", "--sample-rate", "-3"], "must be a positive number"),
+        (["embed", "x", "-o", "y.npz", "--sample-rate", "fast"], "'fast' is not a number"),
+        (["embed", "x", "-o", "y.npz", "--batch-size", "0"], "'0' must be at least 1"),
+        (["embed", "x", "-o", "y.npz", "--batch-size", "1.5"], "'1.5' is not an integer"),
+        (["detect", "--normal", "a", "--test", "b", "--k", "0"], "'0' must be at least 1"),
+        (["classify", "x", "--metric", "l1"], "invalid choice: 'l1'"),
+        (["info", "--rates", "8000,0"], "'0' must be a positive number"),
         (["detect", "--normal", "a"], "--test"),
         (["info", "--band-layout", "wide"], "invalid choice: 'wide'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
@@ -371,6 +377,16 @@ def test_class_labels_folder_regex_and_errors():
         class_labels(files, r"OR\d+")
     with pytest.raises(Exception, match="not a valid regular expression"):
         class_labels(files, "(unclosed")
+
+
+def test_knn_options_of_detect_and_classify():
+    parser = build_parser()
+    detect = parser.parse_args(["detect", "--normal", "a", "--test", "b"])
+    classify = parser.parse_args(["classify", "a"])
+    assert (detect.k, detect.metric, detect.func.__name__) == (1, "cosine", "_cmd_detect")
+    assert (classify.k, classify.metric, classify.func.__name__) == (5, "cosine", "_cmd_classify")
+    args = parser.parse_args(["classify", "a", "--k", "3", "--metric", "euclidean", "--cv", "4"])
+    assert (args.k, args.metric, args.cv) == (3, "euclidean", 4)
 
 
 def test_parser_defaults_follow_the_embedder():

@@ -239,6 +239,26 @@ def test_class_weight_scales_each_examples_loss(tone_data, fitted):
         DEGramClassifier(**TINY, class_weight={"high": 1.0, "nope": 2.0}).fit(X, y, sample_rate=4000)
 
 
+def test_balanced_class_weight_counts_training_windows(tone_data):
+    X, y = tone_data
+    # 'high' signals keep their 4 windows of 0.5 s, 'low' ones are cut to 2
+    X = [x if label == "high" else x[:4000] for x, label in zip(X, y)]
+    params = {**TINY, "max_epochs": 2}
+    balanced = DEGramClassifier(**params, class_weight="balanced").fit(X, y, sample_rate=4000)
+    assert balanced.n_train_windows_ == 4 * 4 + 4 * 2
+    explicit = {"high": 24 / (2 * 16), "low": 24 / (2 * 8)}
+    weighted = DEGramClassifier(**params, class_weight=explicit).fit(X, y, sample_rate=4000)
+    np.testing.assert_array_equal(balanced.loss_curve_, weighted.loss_curve_)
+
+
+def test_predict_log_proba_is_the_log_of_predict_proba(tone_data, fitted):
+    X, _ = tone_data
+    np.testing.assert_allclose(
+        fitted.predict_log_proba(X[:3], sample_rate=4000),
+        np.log(fitted.predict_proba(X[:3], sample_rate=4000)),
+    )
+
+
 def test_validation_split_and_early_stopping(tone_data):
     X, y = tone_data
     clf = DEGramClassifier(

@@ -1,11 +1,14 @@
 """Torch modules of DEGram: spectrogram, SincGram, TF-DE attention, front end, backbones."""
 
+import inspect
 import math
+import re
 
 import numpy as np
 import pytest
 import torch
 
+from sklearn_echo import degram
 from sklearn_echo.degram import (
     BinInterpolation,
     DEGram,
@@ -24,6 +27,8 @@ from sklearn_echo.degram import (
     mel_to_hz,
     stft_config,
 )
+
+from .conftest import ROOT
 
 
 def _sine(freq, rate, seconds=1.0, amplitude=1.0):
@@ -276,3 +281,29 @@ def test_degramnet_wraps_any_backbone():
     assert net(torch.randn(2, 8000), 8000).shape == (2, 2)
     with pytest.raises(AttributeError, match="no forward_features"):
         net.embed(torch.randn(2, 8000), 8000)
+
+
+# ---------------------------------------------------------------- documentation
+def test_api_reference_documents_every_public_name():
+    page = (ROOT / "docs" / "api" / "degram.md").read_text()
+    documented = re.findall(r"^::: sklearn_echo\.degram\.(\w+)$", page, re.M)
+    assert len(documented) == len(set(documented))
+    assert set(documented) == set(degram.__all__)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n for n in degram.__all__ if inspect.isclass(getattr(degram, n)) or inspect.isfunction(getattr(degram, n))],
+)
+def test_public_classes_and_functions_have_numpydoc_docstrings(name):
+    obj = getattr(degram, name)
+    doc = inspect.getdoc(obj)
+    assert "Examples\n--------\n>>> " in doc, name
+    params = [p for p in inspect.signature(obj).parameters if p != "self"]
+    if params:
+        assert "Parameters\n----------\n" in doc, name
+        section = doc.split("Parameters\n----------\n", 1)[1]
+        for param in params:
+            assert re.search(rf"^{param}\b|^\w+, {param}\b|, {param} :", section, re.M), (name, param)
+    if inspect.isfunction(obj):
+        assert "Returns\n-------\n" in doc, name

@@ -28,10 +28,29 @@ from torch import nn
 __all__ = ["STRATEGIES", "FrequencyExcitation", "TimeExcitation", "TFDELayer"]
 
 STRATEGIES = ("maxout", "add", "multiply", "concat")
+"""Ways `TFDELayer` combines its frequency-excited and time-excited maps."""
 
 
 class FrequencyExcitation(nn.Module):
     """Squeeze time, excite bands: ``x * sigmoid(MLP(mean_t(x)))``.
+
+    The frequency branch of `TFDELayer`: the band profile (mean over frames)
+    goes through a bias-free bottleneck MLP ``n_bands -> hidden -> n_bands``
+    (ReLU, then sigmoid) and every band of the map is scaled by its gate.
+
+    Parameters
+    ----------
+    n_bands : int
+        Number of frequency rows of the input map.
+    reduction_ratio : float, default=1/16
+        Bottleneck ratio: ``hidden = max(1, round(n_bands * reduction_ratio))``.
+
+    Attributes
+    ----------
+    n_bands : int
+        Number of frequency rows the block is sized to.
+    network : torch.nn.Sequential
+        The bottleneck MLP followed by the sigmoid.
 
     Examples
     --------
@@ -53,15 +72,32 @@ class FrequencyExcitation(nn.Module):
         )
 
     def gate(self, x):
-        """Band gates ``(batch, ch, n_bands, 1)`` in (0, 1)."""
+        """Band gates ``(batch, ch, n_bands, 1)`` in (0, 1) of a map ``(batch, ch, n_bands, time)``."""
         return self.network(x.mean(dim=-1)).unsqueeze(-1)
 
     def forward(self, x):
+        """Scale every band of ``x`` by its gate (same shape as ``x``)."""
         return x * self.gate(x)
 
 
 class TimeExcitation(nn.Module):
     """Squeeze bands with a 1x1 convolution, excite frames: ``x * sigmoid(w . x[:, t] + b)``.
+
+    The time branch of `TFDELayer`: a 1x1 convolution over the bands
+    (``n_bands -> 1``, with bias, then sigmoid) gives one gate per frame, so
+    frames without the relevant content can be attenuated.
+
+    Parameters
+    ----------
+    n_bands : int
+        Number of frequency rows of the input map.
+
+    Attributes
+    ----------
+    n_bands : int
+        Number of frequency rows the block is sized to.
+    conv : torch.nn.Conv1d
+        The ``n_bands -> 1`` convolution over the bands.
 
     Examples
     --------
@@ -77,12 +113,13 @@ class TimeExcitation(nn.Module):
         self.conv = nn.Conv1d(n_bands, 1, kernel_size=1)
 
     def gate(self, x):
-        """Frame gates ``(batch, ch, 1, time)`` in (0, 1)."""
+        """Frame gates ``(batch, ch, 1, time)`` in (0, 1) of a map ``(batch, ch, n_bands, time)``."""
         b, ch, f, t = x.shape
         g = torch.sigmoid(self.conv(x.reshape(b * ch, f, t)))
         return g.reshape(b, ch, 1, t)
 
     def forward(self, x):
+        """Scale every frame of ``x`` by its gate (same shape as ``x``)."""
         return x * self.gate(x)
 
 
@@ -98,6 +135,17 @@ class TFDELayer(nn.Module):
     strategy : {"maxout", "add", "multiply", "concat"}, default="maxout"
         How the frequency-excited and time-excited maps are combined.
         ``"concat"`` returns two channels, the others one.
+
+    Attributes
+    ----------
+    n_bands : int
+        Number of frequency rows the block is sized to.
+    strategy : str
+        The combination used.
+    frequency : FrequencyExcitation
+        The frequency branch.
+    time : TimeExcitation
+        The time branch.
 
     Examples
     --------
@@ -127,6 +175,17 @@ class TFDELayer(nn.Module):
         return 2 if self.strategy == "concat" else 1
 
     def forward(self, x):
+        """Excite a map along frequency and along time and combine the two.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, 1, n_bands, time)
+            Non-negative band-power map.
+
+        Returns
+        -------
+        Tensor of shape (batch, out_channels, n_bands, time)
+        """
         if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != self.n_bands:
             raise ValueError(
                 f"TFDELayer({self.n_bands}) expects (batch, 1, {self.n_bands}, time), "

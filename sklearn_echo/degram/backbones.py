@@ -21,11 +21,22 @@ class SmallCNN(nn.Module):
     Parameters
     ----------
     in_channels : int, default=1
+        Channels of the input map (2 after a ``"concat"`` TF-DE block).
     n_classes : int, default=2
+        Outputs of the linear head.
     width : int, default=16
         Channels of the first stage; later stages double it.
     dropout : float, default=0.1
         Dropout before the linear head.
+
+    Attributes
+    ----------
+    features : torch.nn.Sequential
+        The four convolution stages.
+    embedding_dim : int
+        Width of `forward_features`: ``8 * width``.
+    head : torch.nn.Linear
+        ``embedding_dim -> n_classes``.
 
     Examples
     --------
@@ -59,14 +70,37 @@ class SmallCNN(nn.Module):
         self.head = nn.Linear(channels, n_classes)
 
     def forward_features(self, x):
+        """Pooled embedding ``(batch, embedding_dim)`` of maps ``(batch, in_channels, freq, time)``."""
         return self.pool(self.features(x)).flatten(1)
 
     def forward(self, x):
+        """Logits ``(batch, n_classes)`` of maps ``(batch, in_channels, freq, time)``."""
         return self.head(self.dropout(self.forward_features(x)))
 
 
 class BasicBlock(nn.Module):
-    """ResNet basic block: two 3x3 convolutions with a residual connection."""
+    """ResNet basic block: two 3x3 convolutions with a residual connection.
+
+    ``relu(bn(conv(relu(bn(conv(x))))) + shortcut(x))``; the shortcut is a
+    strided 1x1 convolution with batch norm when the stride or the number of
+    channels changes, else the identity.
+
+    Parameters
+    ----------
+    in_planes : int
+        Input channels.
+    planes : int
+        Output channels.
+    stride : int, default=1
+        Stride of the first convolution (2 halves both map dimensions).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_echo.degram import BasicBlock
+    >>> BasicBlock(16, 32, stride=2)(torch.randn(2, 16, 20, 25)).shape
+    torch.Size([2, 32, 10, 13])
+    """
 
     expansion = 1
 
@@ -85,6 +119,7 @@ class BasicBlock(nn.Module):
             )
 
     def forward(self, x):
+        """Map ``(batch, in_planes, h, w)`` to ``(batch, planes, ceil(h / stride), ceil(w / stride))``."""
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
@@ -97,6 +132,20 @@ class ResNet18(nn.Module):
     7x7/2 stem, 3x3/2 max-pool, four stages of two basic blocks
     (64, 128, 256, 512 channels), global average pool, linear head
     (about 11 M parameters).
+
+    Parameters
+    ----------
+    in_channels : int, default=1
+        Channels of the input map (2 after a ``"concat"`` TF-DE block).
+    n_classes : int, default=2
+        Outputs of the linear head.
+
+    Attributes
+    ----------
+    embedding_dim : int
+        Width of `forward_features` (512).
+    head : torch.nn.Linear
+        ``512 -> n_classes``.
 
     Examples
     --------
@@ -132,17 +181,34 @@ class ResNet18(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward_features(self, x):
+        """Pooled embedding ``(batch, 512)`` of maps ``(batch, in_channels, freq, time)``."""
         return self.pool(self.layers(self.stem(x))).flatten(1)
 
     def forward(self, x):
+        """Logits ``(batch, n_classes)`` of maps ``(batch, in_channels, freq, time)``."""
         return self.head(self.forward_features(x))
 
 
 BACKBONES = {"small_cnn": SmallCNN, "resnet18": ResNet18}
+"""Backbone classes by the name `make_backbone` and ``DEGramClassifier(backbone=...)`` take."""
 
 
 def make_backbone(name, in_channels=1, n_classes=2):
     """Build the backbone called ``name`` (``"small_cnn"`` or ``"resnet18"``).
+
+    Parameters
+    ----------
+    name : {"small_cnn", "resnet18"}
+        Key of `BACKBONES`.
+    in_channels : int, default=1
+        Channels of the input map.
+    n_classes : int, default=2
+        Outputs of the linear head.
+
+    Returns
+    -------
+    SmallCNN or ResNet18
+        A new, randomly initialised backbone with default settings otherwise.
 
     Examples
     --------

@@ -628,12 +628,10 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def _fit_net(self, net, signals, y_enc, y, rng, device):
         val_windows, segments = self._split(signals, y_enc, rng)
-        self.n_train_windows_ = int(
-            sum((stop - start) // self._window_length(signals[i][1]) for i, start, stop in segments)
-        )
-        train_labels = []
-        for i, start, stop in segments:
-            train_labels += [y[i]] * ((stop - start) // self._window_length(signals[i][1]))
+        # non-overlapping training windows in each segment
+        counts = [(stop - start) // self._window_length(signals[i][1]) for i, start, stop in segments]
+        self.n_train_windows_ = int(sum(counts))
+        train_labels = [y[i] for (i, _, _), n in zip(segments, counts) for _ in range(n)]
         if self.class_weight is None:
             weight = None
         else:
@@ -800,7 +798,18 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return self._per_signal(X, sample_rate, "logits")
 
     def predict_log_proba(self, X, sample_rate=None):
-        """Logarithm of `predict_proba`."""
+        """Logarithm of `predict_proba`.
+
+        Parameters
+        ----------
+        X, sample_rate
+            As in `predict_proba`.
+
+        Returns
+        -------
+        ndarray of shape (n_signals, n_classes)
+            ``-inf`` where a probability is 0.
+        """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X, sample_rate=sample_rate))
 

@@ -51,6 +51,11 @@ class FrequencyNormalization(nn.Module):
     The standard deviation is the population one (``correction=0``), so a
     single frame gives 0 rather than NaN. Rows outside ``mask`` are set to 0.
 
+    Parameters
+    ----------
+    eps : float, default=1e-7
+        Added to the standard deviation.
+
     Examples
     --------
     >>> import torch
@@ -65,6 +70,19 @@ class FrequencyNormalization(nn.Module):
         self.eps = float(eps)
 
     def forward(self, x, mask=None):
+        """Standardise every row of ``x`` over time.
+
+        Parameters
+        ----------
+        x : Tensor of shape (batch, ch, n_bands, time)
+            Input map.
+        mask : bool Tensor of shape (n_bands,) or None, default=None
+            Rows to keep; the others are set to 0.
+
+        Returns
+        -------
+        Tensor of the shape of ``x``
+        """
         mean = x.mean(dim=-1, keepdim=True)
         std = x.std(dim=-1, keepdim=True, correction=0)
         y = (x - mean) / (std + self.eps)
@@ -90,6 +108,17 @@ class BinInterpolation(nn.Module):
     invalid by `valid_bins`). When the input bins are the reference
     bins, the spectrogram passes through unchanged.
 
+    Parameters
+    ----------
+    reference_freqs_hz : array-like of shape (n_bands,)
+        Increasing output bin frequencies in Hz (for example
+        ``PowerSpectrogram().bin_frequencies(reference_rate)``).
+
+    Attributes
+    ----------
+    reference_freqs_hz : Tensor of shape (n_bands,), float32
+        The output bin frequencies (a buffer, not saved in the state dict).
+
     Examples
     --------
     >>> import torch
@@ -109,10 +138,11 @@ class BinInterpolation(nn.Module):
 
     @property
     def n_bands(self):
+        """Number of output rows (reference bins)."""
         return int(self.reference_freqs_hz.numel())
 
     def valid_bins(self, sample_rate):
-        """Reference bins at or below ``sample_rate / 2``."""
+        """Boolean tensor ``(n_bands,)``: reference bins at or below ``sample_rate / 2``."""
         return self.reference_freqs_hz <= float(sample_rate) / 2.0 + 1e-6
 
     def _matrix(self, freqs_hz, device, dtype):
@@ -135,6 +165,19 @@ class BinInterpolation(nn.Module):
         return self._cache[key]
 
     def forward(self, spec, freqs_hz):
+        """Interpolate ``spec`` onto the reference bins.
+
+        Parameters
+        ----------
+        spec : Tensor of shape (batch, ch, n_bins, time)
+            Power spectrogram.
+        freqs_hz : array-like of shape (n_bins,)
+            Increasing bin frequencies of ``spec`` in Hz.
+
+        Returns
+        -------
+        Tensor of shape (batch, ch, n_bands, time)
+        """
         ref = self.reference_freqs_hz
         freqs = torch.as_tensor(freqs_hz)
         if len(freqs) == len(ref) and torch.allclose(
@@ -179,6 +222,24 @@ class DEGram(nn.Module):
         Added to standard deviations.
     log_eps : float, default=1e-10
         Added to band powers before the log.
+    win_duration : float, default=0.032
+        STFT window in seconds (`STFT_WINDOW_SECONDS`).
+    hop_duration : float, default=0.010
+        STFT hop in seconds (`STFT_HOP_SECONDS`).
+
+    Attributes
+    ----------
+    spectrogram : PowerSpectrogram
+        The power STFT.
+    filterbank : SincGram or BinInterpolation
+        The learnable filters, or the interpolation onto the reference bins
+        when ``sincgram=False``.
+    n_bands : int
+        Rows of the output map.
+    attention : TFDELayer or None
+        The TF-DE block (None when ``attention=False``).
+    reference_rate : float or None
+        The ``reference_rate`` given.
 
     Examples
     --------
@@ -239,6 +300,7 @@ class DEGram(nn.Module):
 
     @property
     def uses_sincgram(self):
+        """True when the rows are SincGram filters (``sincgram=True``)."""
         return isinstance(self.filterbank, SincGram)
 
     @property
@@ -257,6 +319,20 @@ class DEGram(nn.Module):
         return self.spectrogram.min_samples(sample_rate)
 
     def forward(self, waveform, sample_rate):
+        """Normalised time-frequency map of a batch of waveforms.
+
+        Parameters
+        ----------
+        waveform : Tensor of shape (batch, n_samples)
+            Signals at ``sample_rate``, at least `min_samples` long.
+        sample_rate : float
+            Their sampling rate in Hz.
+
+        Returns
+        -------
+        Tensor of shape (batch, out_channels, n_bands, n_frames)
+            Rows without information at ``sample_rate`` (see `band_mask`) are 0.
+        """
         spec = self.spectrogram(waveform, sample_rate)
         freqs = self.spectrogram.bin_frequencies(sample_rate, device=spec.device, dtype=spec.dtype)
         x = self.filterbank(spec, freqs)
@@ -284,7 +360,8 @@ class DEGramNet(nn.Module):
     Parameters
     ----------
     frontend : DEGram
-    backbone : nn.Module
+        The front end turning waveforms into maps.
+    backbone : torch.nn.Module
         Maps ``(batch, frontend.out_channels, n_bands, time)`` to logits. If it
         has a ``forward_features`` method, `embed` returns its output.
 
@@ -305,10 +382,34 @@ class DEGramNet(nn.Module):
         self.backbone = backbone
 
     def forward(self, waveform, sample_rate):
+        """Logits of a batch of waveforms ``(batch, n_samples)`` at ``sample_rate`` Hz.
+
+        Parameters
+        ----------
+        waveform : Tensor of shape (batch, n_samples)
+            Signals at ``sample_rate``.
+        sample_rate : float
+            Their sampling rate in Hz.
+
+        Returns
+        -------
+        Tensor of shape (batch, n_classes)
+        """
         return self.backbone(self.frontend(waveform, sample_rate))
 
     def embed(self, waveform, sample_rate):
-        """Penultimate features of the backbone for a batch of waveforms."""
+        """Penultimate features of the backbone for a batch of waveforms.
+
+        Parameters
+        ----------
+        waveform, sample_rate
+            As in `forward`.
+
+        Returns
+        -------
+        Tensor of shape (batch, embedding_dim)
+            The backbone's ``forward_features`` of the front end's map.
+        """
         if not hasattr(self.backbone, "forward_features"):
             raise AttributeError(
                 f"{type(self.backbone).__name__} has no forward_features method to embed with"

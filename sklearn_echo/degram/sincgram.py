@@ -47,12 +47,46 @@ __all__ = [
 
 
 def hz_to_mel(f):
-    """HTK mel scale ``2595 * log10(1 + f / 700)``."""
+    """HTK mel scale ``2595 * log10(1 + f / 700)``.
+
+    Parameters
+    ----------
+    f : float or array-like
+        Frequencies in Hz.
+
+    Returns
+    -------
+    float64 or ndarray of float64
+        Mels, of the shape of ``f``.
+
+    Examples
+    --------
+    >>> from sklearn_echo.degram import hz_to_mel
+    >>> hz_to_mel([0.0, 700.0, 1000.0]).round(1)
+    array([   0. ,  781.2, 1000. ])
+    """
     return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
 
 
 def mel_to_hz(m):
-    """Inverse of `hz_to_mel`."""
+    """Inverse of `hz_to_mel`: ``700 * (10 ** (m / 2595) - 1)``.
+
+    Parameters
+    ----------
+    m : float or array-like
+        Mels.
+
+    Returns
+    -------
+    float64 or ndarray of float64
+        Frequencies in Hz, of the shape of ``m``.
+
+    Examples
+    --------
+    >>> from sklearn_echo.degram import mel_to_hz
+    >>> mel_to_hz([0.0, 781.2, 1000.0]).round(1)
+    array([   0.,  700., 1000.])
+    """
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 
@@ -64,9 +98,17 @@ def mel_filter_params(n_filters, f_min, f_max):
     half-width is half the distance between points ``k`` and ``k + 2`` (the
     published initialisation).
 
+    Parameters
+    ----------
+    n_filters : int
+        Number of filters, >= 1.
+    f_min, f_max : float
+        Range of the mel points in Hz, ``0 <= f_min < f_max``.
+
     Returns
     -------
     centers_hz, bandwidths_hz : ndarray of shape (n_filters,), float64
+        Centres and -3 dB half-widths in Hz.
 
     Examples
     --------
@@ -89,6 +131,22 @@ def butterworth_response(freqs_hz, centers_hz, bandwidths_hz, order):
     """``1 / sqrt(1 + ((f - c) / b) ** (2 * order))`` as an ``(n_freqs, n_filters)`` array.
 
     NumPy evaluation of the SincGram response (for inspection and plotting).
+
+    Parameters
+    ----------
+    freqs_hz : array-like of shape (n_freqs,)
+        Frequencies at which to evaluate the responses, in Hz.
+    centers_hz : array-like of shape (n_filters,)
+        Filter centres in Hz.
+    bandwidths_hz : array-like of shape (n_filters,)
+        Filter -3 dB half-widths in Hz.
+    order : int
+        Butterworth order.
+
+    Returns
+    -------
+    ndarray of shape (n_freqs, n_filters), float64
+        Magnitude responses in [0, 1].
 
     Examples
     --------
@@ -169,6 +227,12 @@ class SincGram(nn.Module):
 
     Attributes
     ----------
+    n_filters : int
+        Number of filters.
+    order : int
+        Butterworth order.
+    scale_hz : float
+        Fixed scale of the normalised parameters (``f_max``).
     centers : Parameter of shape (n_filters,), float32
         Centres divided by ``scale_hz``.
     log_bandwidths : Parameter of shape (n_filters,), float32
@@ -222,6 +286,16 @@ class SincGram(nn.Module):
         Built from the current parameters on their device, in the dtype of
         ``freqs_hz`` if it is floating point. Differentiable, and stable for
         any distance from the centre (log-domain evaluation).
+
+        Parameters
+        ----------
+        freqs_hz : array-like or Tensor of shape (n_freqs,)
+            Frequencies in Hz.
+
+        Returns
+        -------
+        Tensor of shape (n_freqs, n_filters)
+            Magnitude responses in (0, 1].
         """
         freqs_hz = torch.as_tensor(freqs_hz, device=self.centers.device)
         dtype = freqs_hz.dtype if freqs_hz.is_floating_point() else self.centers.dtype
@@ -241,7 +315,18 @@ class SincGram(nn.Module):
     def forward(self, spec, freqs_hz):
         """Apply the bank: ``spec`` ``(batch, ch, n_bins, time)`` -> ``(batch, ch, n_filters, time)``.
 
-        ``freqs_hz`` gives the ``n_bins`` bin frequencies of ``spec`` in Hz.
+        Parameters
+        ----------
+        spec : Tensor of shape (batch, ch, n_bins, time)
+            Power spectral density (`PowerSpectrogram`).
+        freqs_hz : array-like of shape (n_bins,)
+            Equally spaced bin frequencies of ``spec`` in Hz.
+
+        Returns
+        -------
+        Tensor of shape (batch, ch, n_filters, time)
+            Band powers: the density weighted by each response, summed over
+            bins and multiplied by the bin width.
         """
         if spec.shape[-2] != len(freqs_hz):
             raise ValueError(

@@ -25,7 +25,9 @@ from torch import nn
 __all__ = ["STFT_WINDOW_SECONDS", "STFT_HOP_SECONDS", "stft_config", "PowerSpectrogram"]
 
 STFT_WINDOW_SECONDS = 0.032
+"""Hann window length of the DEGram STFT in seconds, at every sampling rate."""
 STFT_HOP_SECONDS = 0.010
+"""Hop of the DEGram STFT in seconds, at every sampling rate."""
 
 
 def stft_config(sample_rate, win_duration=STFT_WINDOW_SECONDS, hop_duration=STFT_HOP_SECONDS):
@@ -73,6 +75,11 @@ class PowerSpectrogram(nn.Module):
     hop_duration : float, default=0.010
         Hop in seconds.
 
+    Attributes
+    ----------
+    win_duration, hop_duration : float
+        The window and hop in seconds.
+
     Examples
     --------
     >>> import torch
@@ -99,7 +106,22 @@ class PowerSpectrogram(nn.Module):
         return max(win_length, n_fft // 2 + 1)
 
     def bin_frequencies(self, sample_rate, device=None, dtype=torch.float32):
-        """Centre frequency in Hz of every STFT bin, shape ``(n_fft // 2 + 1,)``."""
+        """Centre frequency in Hz of every STFT bin at ``sample_rate``.
+
+        Parameters
+        ----------
+        sample_rate : float
+            Sampling rate in Hz.
+        device : torch.device or str or None, default=None
+            Device of the result.
+        dtype : torch.dtype, default=torch.float32
+            Dtype of the result (computed in float64).
+
+        Returns
+        -------
+        Tensor of shape (n_fft // 2 + 1,)
+            ``k * sample_rate / n_fft``.
+        """
         _, _, n_fft = self.config(sample_rate)
         k = torch.arange(n_fft // 2 + 1, device=device, dtype=torch.float64)
         return (k * (float(sample_rate) / n_fft)).to(dtype)
@@ -107,8 +129,18 @@ class PowerSpectrogram(nn.Module):
     def forward(self, waveform, sample_rate):
         """Power spectrogram of ``waveform`` ``(batch, n_samples)`` at ``sample_rate`` Hz.
 
-        Returns a tensor ``(batch, 1, n_fft // 2 + 1, n_frames)`` on the
-        waveform's device and dtype (frames centred, reflect padding).
+        Parameters
+        ----------
+        waveform : Tensor of shape (batch, n_samples)
+            Signals, at least `min_samples` long.
+        sample_rate : float
+            Their sampling rate in Hz.
+
+        Returns
+        -------
+        Tensor of shape (batch, 1, n_fft // 2 + 1, n_frames)
+            One-sided power spectral density on the waveform's device and in
+            its dtype (frames centred, reflect padding).
         """
         if waveform.ndim != 2:
             raise ValueError(
