@@ -38,6 +38,7 @@ __all__ = [
     "CommandError",
     "anomaly_label",
     "class_labels",
+    "file_rates",
     "model_info",
     "build_parser",
     "main",
@@ -55,7 +56,6 @@ DEFAULT_RATES = (8000.0, 12000.0, 16000.0, 22050.0, 44100.0, 48000.0)
 
 ANOMALY_WORDS = ("anomaly", "anomalous", "abnormal")
 NORMAL_WORDS = ("normal",)
-RATELESS_EXTENSIONS = (".mat", ".npy", ".csv")
 _MAX_LINES = 6
 _ITEM_PATH = re.compile(r"X\[\d+\] \(([^()]*)\)")
 _TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
@@ -214,6 +214,86 @@ def _rates(text: str) -> list[float]:
     return [_positive_float(t) for t in text.replace(";", ",").split(",") if t.strip()]
 
 
+def _rate_rule(text: str) -> tuple[str | None, float]:
+    """``HZ`` -> ``(None, hz)``; ``PATTERN=HZ`` -> ``(pattern, hz)``."""
+    pattern, sep, rate = text.rpartition("=")
+    if sep and not pattern:
+        raise argparse.ArgumentTypeError(f"{text!r} has no pattern before '='; use PATTERN=HZ")
+    return (pattern or None), _positive_float(rate)
+
+
+def _default_rate(args) -> float | None:
+    """The plain ``--sample-rate HZ`` (the last one given), if any."""
+    plain = [hz for pattern, hz in args.sample_rate or () if pattern is None]
+    return plain[-1] if plain else None
+
+
+def _all_rates(args) -> list[float]:
+    """Every rate ``--sample-rate`` names, in order, without repeats."""
+    rates = []
+    for _, hz in args.sample_rate or ():
+        if hz not in rates:
+            rates.append(hz)
+    return rates
+
+
+def file_rates(paths, rules) -> tuple[list, list]:
+    """Sampling rate of each file that stores none, from ``--sample-rate`` rules.
+
+    Parameters
+    ----------
+    paths : list of str
+        Files, as :func:`sklearn_echo.signals.expand_paths` lists them.
+    rules : list of (pattern or None, float)
+        ``--sample-rate`` values in command-line order: ``(pattern, hz)`` applies
+        to files whose absolute path matches the glob ``pattern`` or the pattern
+        made absolute (so ``data/48k/*`` works from the current folder; ``*``
+        also matches ``/``), the first matching rule winning; ``(None, hz)``
+        applies to the rest (the last one given wins).
+
+    Returns
+    -------
+    rates : list of (float or None)
+        One per path; None for sound files, which use their own rate (and for
+        files of an unsupported type, which the loading layer rejects).
+    missing : list of str
+        Files that store no rate and that no rule covers.
+
+    Examples
+    --------
+    >>> from sklearn_echo.cli import file_rates
+    >>> file_rates(["/d/48k/a.mat", "/d/12k/b.mat", "/d/c.wav"], [("*/48k/*", 48000.0)])
+    ([48000.0, None, None], ['/d/12k/b.mat'])
+    """
+    from fnmatch import fnmatchcase
+
+    from .signals import _ext, _stores_rate, supported_extensions
+
+    readable = set(supported_extensions())
+
+    default = None
+    patterns = []
+    for pattern, hz in rules or ():
+        if pattern is None:
+            default = hz
+        else:
+            patterns.append(((pattern, os.path.abspath(pattern)), hz))
+    rates, missing = [], []
+    for path in paths:
+        rate = None
+        # sound files carry their rate; unsupported files are reported by the loading layer
+        if _ext(path) in readable and not _stores_rate(path):
+            path = os.path.abspath(path)
+            rate = next(
+                (hz for forms, hz in patterns if any(fnmatchcase(path, f) for f in forms)),
+                default,
+            )
+            if rate is None:
+                missing.append(path)
+        rates.append(rate)
+    return rates, missing
+
+
 # --------------------------------------------------------------------------- parser
 def _common_options() -> argparse.ArgumentParser:
     from .band_layout import LAYOUTS
@@ -249,11 +329,14 @@ def _common_options() -> argparse.ArgumentParser:
     s = common.add_argument_group("recordings")
     s.add_argument(
         "--sample-rate",
-        type=_positive_float,
+        type=_rate_rule,
+        action="append",
         default=None,
-        metavar="HZ",
-        help="sampling rate of files that store none (.mat, .npy, .csv); sound files "
-        "(.wav, .flac, .ogg ...) use their own",
+        metavar="[PATTERN=]HZ",
+        help="sampling rate of files that store none (.mat, .npy, .csv): HZ for all of "
+        "them, or PATTERN=HZ for those whose path matches the glob PATTERN (e.g. "
+        "'*/48k*/*=48000'); repeat it for several rates, the first matching pattern "
+        "wins; sound files (.wav, .flac, .ogg ...) use their own",
     )
     s.add_argument(
         "--mat-key",
@@ -436,7 +519,7 @@ def _embedder(args, **overrides):
     params = dict(
         model=args.model,
         revision=args.revision,
-        sample_rate=args.sample_rate,
+        sample_rate=_default_rate(args),
         band_layout=args.band_layout,
         multichannel=args.multichannel,
         device=args.device,
@@ -457,17 +540,18 @@ def _load(args, patterns):
     from .spectrogram import WINDOW_SECONDS
 
     paths = expand_paths(patterns)
-    if args.sample_rate is None:
-        rateless = [p for p in paths if os.path.splitext(p)[1].lower() in RATELESS_EXTENSIONS]
-        if rateless:
-            kinds = sorted({os.path.splitext(p)[1].lower() for p in rateless})
-            raise CommandError(
-                f"{len(rateless)} of {len(paths)} files store no sampling rate "
-                f"({', '.join(kinds)}; first: {rateless[0]}); give it with --sample-rate HZ"
-            )
-    signals = load_signals(
-        paths, args.sample_rate, mat_key=args.mat_key, min_duration=WINDOW_SECONDS
-    )
+    rates, missing = file_rates(paths, args.sample_rate)
+    if missing:
+        kinds = sorted({os.path.splitext(p)[1].lower() for p in missing})
+        if args.sample_rate:
+            hint = "no --sample-rate pattern matches them; add PATTERN=HZ or a plain HZ"
+        else:
+            hint = "give it with --sample-rate HZ (or PATTERN=HZ per group of files)"
+        raise CommandError(
+            f"{len(missing)} of {len(paths)} files store no sampling rate "
+            f"({', '.join(kinds)}; first: {missing[0]}); {hint}"
+        )
+    signals = load_signals(paths, rates, mat_key=args.mat_key, min_duration=WINDOW_SECONDS)
     return paths, signals
 
 
@@ -809,8 +893,8 @@ def model_info(encoder, rates, band_layout="hz") -> dict:
 
 def _cmd_info(args) -> int:
     rates = list(args.rates) if args.rates else list(DEFAULT_RATES)
-    if args.sample_rate is not None and args.sample_rate not in rates:
-        rates.append(args.sample_rate)  # the other recording options do not change the model
+    # the other recording options do not change the model
+    rates += [hz for hz in _all_rates(args) if hz not in rates]
     info = model_info(_get_encoder(args), rates, args.band_layout)
     if args.json:
         print(json.dumps(info, indent=2))

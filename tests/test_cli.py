@@ -280,9 +280,78 @@ def test_rate_less_files_need_sample_rate(crops, tmp_path, capsys):
     assert code == EXIT_ERROR
     assert re.fullmatch(
         r"error: 18 of 18 files store no sampling rate \(\.npy; first: .*B007_0_118\.npy\); "
-        r"give it with --sample-rate HZ\n",
+        r"give it with --sample-rate HZ \(or PATTERN=HZ per group of files\)\n",
         err,
     )
+
+
+@pytest.fixture(scope="module")
+def crops_48k(crops):
+    """Three 0.5 s crops of 48 kHz CWRU records as .npy (no rate stored), in a '48k' folder."""
+    folder = crops.cwru_dir.parent / "cwru_48k"
+    folder.mkdir(exist_ok=True)
+    mats = sorted((CWRU_DIR / "48k_drive_end").glob("*.mat"))[:3]
+    files = []
+    for f, s in zip(mats, load_signals(mats, 48000)):
+        files.append(str(folder / (f.stem + ".npy")))
+        np.save(files[-1], s.data[0, :24000])
+    return files
+
+
+def test_sample_rate_rules_give_each_group_of_files_its_rate(crops, crops_48k, tmp_path, capsys):
+    out = tmp_path / "mixed.npz"
+    wavs = crops.normal_bank[:2]
+    code = main([
+        "embed", *crops.cwru_files[:3], *crops_48k, *wavs, "-o", str(out), "--model", TINY,
+        "--sample-rate", "*/cwru_48k/*=48000", "--sample-rate", "12000",
+    ])
+    assert code == 0, capsys.readouterr().err
+    with np.load(out, allow_pickle=False) as f:
+        paths, rates, X = list(f["paths"]), f["sample_rates"], f["embeddings"]
+    expected_rates = {**{p: 12000.0 for p in crops.cwru_files[:3]},
+                      **{p: 48000.0 for p in crops_48k}, **{p: 16000.0 for p in wavs}}
+    assert dict(zip(paths, rates.tolist())) == expected_rates
+    # the same features as the estimator given one rate per file (None: the file's own)
+    per_item = [None if p.endswith(".wav") else expected_rates[p] for p in paths]
+    expected = EchoEmbedder(model=TINY).fit_transform(paths, sample_rate=per_item)
+    np.testing.assert_allclose(X, expected, rtol=1e-5, atol=1e-6)
+    assert "12000 Hz, 16000 Hz, 48000 Hz" in capsys.readouterr().out
+
+
+def test_sample_rate_rules_first_match_wins_and_relative_patterns(crops_48k, tmp_path, monkeypatch):
+    from sklearn_echo.cli import file_rates
+
+    folder = Path(crops_48k[0]).parent
+    monkeypatch.chdir(folder.parent)
+    rules = [("cwru_48k/*B007*", 44100.0), ("cwru_48k/*", 48000.0)]
+    rates, missing = file_rates(crops_48k, rules)
+    assert rates == [44100.0 if "B007" in p else 48000.0 for p in crops_48k]
+    assert missing == []
+    rates, missing = file_rates(crops_48k + ["/elsewhere/x.wav"], [("*/other/*", 12000.0)])
+    assert rates == [None] * 4 and missing == crops_48k
+
+
+def test_sample_rate_rules_that_miss_files_are_an_error(crops, crops_48k, tmp_path, capsys):
+    code = main([
+        "embed", *crops.cwru_files[:2], *crops_48k, "-o", str(tmp_path / "x.npz"), "--model", TINY,
+        "--sample-rate", "*/cwru_48k/*=48000",
+    ])
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR
+    assert re.fullmatch(
+        r"error: 2 of 5 files store no sampling rate \(\.npy; first: .*B007_0_118\.npy\); "
+        r"no --sample-rate pattern matches them; add PATTERN=HZ or a plain HZ\n",
+        err,
+    )
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_info_lists_the_rates_of_sample_rate_rules(capsys):
+    code = main(["info", "--model", TINY, "--rates", "16000", "--json",
+                 "--sample-rate", "*48k*=48000", "--sample-rate", "12000"])
+    assert code == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [r["sample_rate"] for r in info["rates"]] == [16000, 48000, 12000]
 
 
 def test_debug_shows_the_exception(tmp_path):
@@ -299,6 +368,8 @@ def test_debug_shows_the_exception(tmp_path):
         (["embed", "x"], "-o/--output"),
         (["embed", "x", "-o", "y.npz", "--sample-rate", "-3"], "must be a positive number"),
         (["embed", "x", "-o", "y.npz", "--sample-rate", "fast"], "'fast' is not a number"),
+        (["embed", "x", "-o", "y.npz", "--sample-rate", "=48000"], "no pattern before '='"),
+        (["embed", "x", "-o", "y.npz", "--sample-rate", "*48k*=fast"], "'fast' is not a number"),
         (["embed", "x", "-o", "y.npz", "--batch-size", "0"], "'0' must be at least 1"),
         (["embed", "x", "-o", "y.npz", "--batch-size", "1.5"], "'1.5' is not an integer"),
         (["detect", "--normal", "a", "--test", "b", "--k", "0"], "'0' must be at least 1"),
