@@ -15,13 +15,19 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .band_layout import LAYOUTS, apply_layout, describe_slots, layout_matrix, n_slots
 from .cache import content_key, memory_cache
 from .checkpoint import DEFAULT_MODEL, get_encoder
-from .inference import ChunkJob, combine_chunks, encode_chunks, plan_chunks
-from .signals import SignalError, is_dense_block, load_signals
-from .spectrogram import WINDOW_SECONDS, stft_params
+from .inference import ChunkJob, chunk_starts, combine_chunks, encode_chunks, plan_chunks
+from .signals import SignalError, is_dense_block, scan_signals
+from .spectrogram import WINDOW_SECONDS, n_frames
 
 __all__ = ["EchoEmbedder"]
 
 MIN_SAMPLE_RATE = 100.0
+
+BLOCK_SAMPLES = 2**25
+"""Samples (all channels) of the files read and embedded at a time, about 128 MB of
+float32: a folder of recordings is embedded in bounded memory. Every file is read
+and checked once before the first block, so a bad file stops the call before any
+embedding is computed."""
 def _encode_group(model, revision, device, dtype, jobs, batch_tokens):
     """Worker side of ``n_jobs``: load the model once per process, encode some chunks."""
     encoder = get_encoder(model, revision, device=device, dtype=dtype)
@@ -183,7 +189,7 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         return get_encoder(self.model, self.revision, device=self.device, dtype=self.dtype)
 
     def _load(self, X, sample_rate, *, reset: bool):
-        """Validate X through the shared loading layer; returns a list of Signal."""
+        """Validate X through the shared loading layer; returns `ScannedSignals`."""
         if sp.issparse(X):
             raise TypeError(
                 "sparse input is not supported: EchoEmbedder takes signals (dense arrays) "
@@ -207,8 +213,8 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
                 )
             )
         rate = self.sample_rate if sample_rate is None else sample_rate
-        signals = load_signals(X, rate, mat_key=self.mat_key, min_duration=WINDOW_SECONDS)
-        low = [s.source for s in signals if s.sample_rate < MIN_SAMPLE_RATE]
+        signals = scan_signals(X, rate, mat_key=self.mat_key, min_duration=WINDOW_SECONDS)
+        low = [s.source for s in signals.infos if s.sample_rate < MIN_SAMPLE_RATE]
         if low:
             raise SignalError(
                 f"sampling rate below {MIN_SAMPLE_RATE:g} Hz for {', '.join(low[:10])}: "
@@ -216,15 +222,11 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
             )
         return signals
 
-    def _channels(self, signals):
-        """(signal index, channel data) pairs according to ``multichannel``."""
+    def _check_channels(self, infos):
+        """With ``multichannel="concatenate"``, every signal has the fitted channel count."""
         if self.multichannel == "concatenate":
-            expected = getattr(self, "n_channels_", None) or signals[0].data.shape[0]
-            bad = [
-                f"{s.source} has {s.data.shape[0]}"
-                for s in signals
-                if s.data.shape[0] != expected
-            ]
+            expected = getattr(self, "n_channels_", None) or infos[0].n_channels
+            bad = [f"{s.source} has {s.n_channels}" for s in infos if s.n_channels != expected]
             if bad:
                 raise SignalError(
                     f"multichannel='concatenate' needs {expected} channel(s) per signal "
@@ -232,6 +234,9 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
                     + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
                     + ". Use multichannel='mean' or 'first' for varying channel counts."
                 )
+
+    def _channels(self, signals):
+        """(signal index, channel data) pairs according to ``multichannel``."""
         pairs = []
         for i, s in enumerate(signals):
             rows = s.data[:1] if self.multichannel == "first" else s.data
@@ -246,23 +251,28 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
             return None
         return int(self.batch_size) * (encoder.config.max_patches + 1)
 
-    def _encode_jobs(self, encoder, jobs, segments: bool):
+    def _encode_jobs(self, encoder, jobs, segments: bool, bar=None):
+        """Encode chunk jobs, in this process or over ``n_jobs`` workers.
+
+        ``bar``: a progress bar advanced by one per chunk (the caller's, spanning
+        several calls); without it one is made here when ``progress`` is set.
+        """
         kwargs = {}
         bt = self._batch_tokens(encoder)
         if bt is not None:
             kwargs["batch_tokens"] = bt
         n_jobs = 1 if self.n_jobs is None else self.n_jobs
         if n_jobs == 1 or segments or len(jobs) < 2:
-            bar = None
-            if self.progress:
+            own_bar = None
+            if bar is None and self.progress:
                 from tqdm.auto import tqdm
 
-                bar = tqdm(total=len(jobs), desc="ECHO", unit="chunk")
+                bar = own_bar = tqdm(total=len(jobs), desc="ECHO", unit="chunk")
             try:
                 return encode_chunks(encoder, jobs, segments=segments, progress=bar, **kwargs)
             finally:
-                if bar is not None:
-                    bar.close()
+                if own_bar is not None:
+                    own_bar.close()
         if n_jobs < 0:
             n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
         groups = _split_balanced(jobs, min(n_jobs, len(jobs)))
@@ -281,10 +291,15 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         for g, part in zip(groups, parts):
             for j, r in zip(g, part):
                 out[j] = r
+        if bar is not None:
+            bar.update(len(jobs))
         return out
 
-    def _band_vectors(self, signals, channels):
-        """Raw per-band utterance vectors (B*D,) of every channel, through the cache."""
+    def _band_vectors(self, signals, channels, bar=None):
+        """Raw per-band utterance vectors (B*D,) of every channel, through the cache.
+
+        ``bar`` (optional) advances by every chunk, computed or found in the cache.
+        """
         encoder = self._encoder()
         settings = self._settings(encoder)
         directory = None if isinstance(self.cache, bool) else os.fspath(self.cache)
@@ -292,18 +307,24 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         vectors: list = [None] * len(channels)
         keys: list = [None] * len(channels)
         todo = []
+        cached_chunks = 0
         for c, (i, data) in enumerate(channels):
             if use_cache:
                 keys[c] = content_key(data, signals[i].sample_rate, settings)
                 hit = memory_cache.get(keys[c], directory)
                 if hit is not None:
                     vectors[c] = hit
+                    cached_chunks += len(chunk_starts(
+                        n_frames(data.shape[-1], signals[i].sample_rate), encoder.config.chunk_frames
+                    ))
                     continue
             todo.append(c)
+        if bar is not None and cached_chunks:
+            bar.update(cached_chunks)
         if todo:
             mono = [(channels[c][1], signals[channels[c][0]].sample_rate) for c in todo]
             jobs = plan_chunks(mono, encoder.config.chunk_frames)
-            encoded = self._encode_jobs(encoder, jobs, segments=False)
+            encoded = self._encode_jobs(encoder, jobs, segments=False, bar=bar)
             for c, out in zip(todo, combine_chunks(jobs, encoded, len(todo))):
                 vectors[c] = out.utterance
                 if use_cache:
@@ -355,11 +376,12 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         for attr in ("n_features_in_", "feature_names_in_"):
             self.__dict__.pop(attr, None)
         signals = self._load(X, sample_rate, reset=True)
-        if not signals:
+        if not len(signals):
             raise ValueError("EchoEmbedder.fit needs at least one signal; X is empty")
         return signals
 
-    def _fit(self, signals):
+    def _fit(self, scanned):
+        signals = scanned.infos
         encoder = self._encoder()
         cfg = encoder.config
         self._band_width = cfg.band_width
@@ -370,8 +392,8 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         self.frequency_range_ = (0.0, float(rates.min() / 2.0))
         if self.multichannel == "concatenate":
             self.n_channels_ = None
-            self._channels(signals)  # raises naming items whose channel count differs
-            self.n_channels_ = int(signals[0].data.shape[0])
+            self._check_channels(signals)  # raises naming items whose channel count differs
+            self.n_channels_ = int(signals[0].n_channels)
         else:
             self.n_channels_ = 1
         self.model_fingerprint_ = encoder.fingerprint
@@ -381,7 +403,8 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         return self._load(X, sample_rate, reset=False)
 
-    def _embed(self, signals):
+    def _embed(self, scanned):
+        signals = scanned.infos
         if not signals:
             return np.zeros((0, self.n_features_out_), dtype=np.float32)
         if self.band_layout == "concat":
@@ -399,9 +422,31 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
                 problems[s.sample_rate] = f"{s.source}: {exc}"
         if problems:
             raise SignalError("; ".join(problems.values()))
-        channels = self._channels(signals)
-        per_channel = self._band_vectors(signals, channels)
-        return np.stack(self._assemble(signals, channels, per_channel)).astype(np.float32)
+        self._check_channels(signals)
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self._n_chunks(signals), desc="ECHO", unit="chunk")
+        rows = []
+        try:
+            for block in scanned.blocks(BLOCK_SAMPLES):
+                channels = self._channels(block)
+                per_channel = self._band_vectors(block, channels, bar)
+                rows += self._assemble(block, channels, per_channel)
+        finally:
+            if bar is not None:
+                bar.close()
+        return np.stack(rows).astype(np.float32)
+
+    def _n_chunks(self, infos) -> int:
+        """Encoder chunks of ``infos`` (for the progress bar)."""
+        chunk = self._encoder().config.chunk_frames
+        total = 0
+        for s in infos:
+            channels = 1 if self.multichannel == "first" else s.n_channels
+            total += channels * len(chunk_starts(n_frames(s.n_samples, s.sample_rate), chunk))
+        return total
 
     def transform(self, X, sample_rate=None):
         """Embed signals.
@@ -441,7 +486,9 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         -------
         list of ndarray, float32
         """
-        signals = self._check_transform_input(X, sample_rate)
+        scanned = self._check_transform_input(X, sample_rate)
+        self._check_channels(scanned.infos)
+        [signals] = scanned.blocks(None)
         channels = self._channels(signals)
         encoder = self._encoder()
         mono = [(data, signals[i].sample_rate) for i, data in channels]

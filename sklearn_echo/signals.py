@@ -16,6 +16,9 @@ everywhere. The accepted forms of ``X`` are:
 `list_items` normalises the container without reading anything,
 `load_item` reads and validates one item, `load_signals` does both
 for every item and reports every bad item in a single `SignalError`.
+`scan_signals` validates the same way but keeps no file's samples: its
+`ScannedSignals` reads the files again block by block, so a folder of
+recordings is embedded in bounded memory.
 `expand_paths` turns command-line arguments (files, folders, glob
 patterns) into a sorted list of files.
 """
@@ -38,7 +41,9 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "is_dense_block",
     "Item",
+    "ScannedSignals",
     "Signal",
+    "SignalInfo",
     "SignalError",
     "SignalFileNotFoundError",
     "expand_paths",
@@ -46,6 +51,7 @@ __all__ = [
     "list_items",
     "load_item",
     "load_signals",
+    "scan_signals",
     "supported_extensions",
 ]
 
@@ -1063,6 +1069,146 @@ def load_signals(X, sample_rate=None, *, mat_key="DE_time", min_duration=None) -
     if errors:
         raise _combined_error(errors, len(items))
     return signals
+
+
+@dataclass(frozen=True)
+class SignalInfo:
+    """What `scan_signals` keeps of a valid item: everything but its samples.
+
+    Attributes
+    ----------
+    index : int
+        Position in ``X``.
+    sample_rate : float
+    source : str
+        As in `Signal`.
+    n_channels : int
+    n_samples : int
+    path : str or None
+        Absolute path of the file, if the item is one.
+    """
+
+    index: int
+    sample_rate: float
+    source: str
+    n_channels: int
+    n_samples: int
+    path: str | None = None
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds, ``n_samples / sample_rate``."""
+        return self.n_samples / self.sample_rate
+
+
+class ScannedSignals:
+    """The validated items of ``X``, without the samples of its files (see `scan_signals`).
+
+    Attributes
+    ----------
+    infos : list of SignalInfo
+        One per item of ``X``, in order.
+    """
+
+    def __init__(self, items, infos, held, mat_key, min_duration):
+        self._items = items
+        self.infos = infos
+        self._held = held
+        self._mat_key = mat_key
+        self._min_duration = min_duration
+
+    def __len__(self) -> int:
+        return len(self.infos)
+
+    def _signal(self, position: int) -> Signal:
+        held = self._held.get(position)
+        if held is not None:
+            return held
+        signal = load_item(self._items[position], mat_key=self._mat_key, min_duration=self._min_duration)
+        info = self.infos[position]
+        if (signal.n_channels, signal.n_samples, signal.sample_rate) != (
+            info.n_channels, info.n_samples, info.sample_rate
+        ):
+            raise SignalError(
+                f"{info.source} changed while it was being read: {info.n_channels} channel(s) x "
+                f"{info.n_samples} samples at {_fmt_rate(info.sample_rate)} Hz when first read, "
+                f"{signal.n_channels} x {signal.n_samples} at {_fmt_rate(signal.sample_rate)} Hz now"
+            )
+        return signal
+
+    def blocks(self, max_samples: int | None = None) -> Iterator[list[Signal]]:
+        """Yield the signals in order, in lists of at most ``max_samples`` samples.
+
+        Files are read again (and checked to be unchanged); in-memory items
+        are yielded as they are. A signal longer than ``max_samples`` is a
+        block of its own; ``None`` yields one block.
+        """
+        block, size = [], 0
+        for position, info in enumerate(self.infos):
+            n = info.n_channels * info.n_samples
+            if block and max_samples is not None and size + n > max_samples:
+                yield block
+                block, size = [], 0
+            block.append(self._signal(position))
+            size += n
+        if block:
+            yield block
+
+
+def scan_signals(X, sample_rate=None, *, mat_key="DE_time", min_duration=None) -> ScannedSignals:
+    """Validate every item of ``X`` as `load_signals` does, keeping no file's samples.
+
+    Every file is read and checked once (so every bad item is reported at once,
+    before any work is done) and its samples are dropped; in-memory items
+    are kept. `ScannedSignals.blocks` then reads the files again, a block
+    at a time.
+
+    Parameters
+    ----------
+    X, sample_rate, mat_key, min_duration
+        As for `load_signals`.
+
+    Returns
+    -------
+    ScannedSignals
+
+    Raises
+    ------
+    SignalError
+        As `load_signals`, listing every bad item.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_echo.signals import scan_signals
+    >>> scanned = scan_signals([np.zeros(800), np.zeros(1600), np.zeros(400)], sample_rate=8000)
+    >>> [(i.n_samples, i.duration) for i in scanned.infos]
+    [(800, 0.1), (1600, 0.2), (400, 0.05)]
+    >>> [[s.n_samples for s in block] for block in scanned.blocks(max_samples=2000)]
+    [[800], [1600, 400]]
+    """
+    _check_options(mat_key, min_duration)
+    items, errors = _collect_items(X, sample_rate)
+    infos, held = [], {}
+    for item in items:
+        if item.index in errors:
+            continue
+        try:
+            signal = load_item(item, mat_key=mat_key, min_duration=min_duration)
+        except SignalError as exc:
+            errors[item.index] = exc
+            continue
+        if signal.path is None or not _is_path(item.value):
+            held[len(infos)] = signal  # in memory already: keep it
+        infos.append(
+            SignalInfo(
+                item.index, signal.sample_rate, signal.source,
+                signal.n_channels, signal.n_samples, signal.path,
+            )
+        )
+    if errors:
+        raise _combined_error(errors, len(items))
+    return ScannedSignals(items, infos, held, mat_key, min_duration)
 
 
 def iter_signals(X, sample_rate=None, *, mat_key="DE_time", min_duration=None) -> Iterator[Signal]:

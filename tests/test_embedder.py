@@ -374,6 +374,54 @@ def test_progress_bar(capsys):
     assert "ECHO" in capsys.readouterr().err
 
 
+def test_files_are_embedded_block_by_block_with_the_same_result(monkeypatch):
+    files = [str(f) for f in sorted((MIMII_DIR / "normal").glob("*.wav"))[:5]]
+    X = files[:2] + [(_noise(40000), 16000.0)] + files[2:]
+    whole = EchoEmbedder(model=TINY, cache=False).fit_transform(X)
+    blocks = []
+    real = EchoEmbedder._band_vectors
+
+    def spy(self, signals, channels, bar=None):
+        blocks.append([s.source for s in signals])
+        return real(self, signals, channels, bar)
+
+    monkeypatch.setattr(EchoEmbedder, "_band_vectors", spy)
+    monkeypatch.setattr(embedder_module, "BLOCK_SAMPLES", 400_000)  # 2.5 clips of 10 s
+    emb = EchoEmbedder(model=TINY, cache=False).fit(X)
+    assert blocks == []  # fit reads and checks, embeds nothing
+    out = emb.transform(X)
+    # each block at most 400,000 samples: [clip, clip, noise], [clip, clip], [clip]
+    assert [len(b) for b in blocks] == [3, 2, 1]
+    assert [s for b in blocks for s in b][2] == "X[2]"
+    np.testing.assert_allclose(out, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_a_bad_file_stops_transform_before_any_embedding(tmp_path, monkeypatch):
+    files = [str(f) for f in sorted((MIMII_DIR / "normal").glob("*.wav"))[:3]]
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF0000WAVEfmt ")
+    emb = EchoEmbedder(model=TINY, cache=False).fit(files)
+    calls = []
+    monkeypatch.setattr(embedder_module, "encode_chunks", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(embedder_module, "BLOCK_SAMPLES", 1)  # one file per block
+    with pytest.raises(SignalError, match=r"1 of 4 items of X is invalid: X\[3\] \(.*broken\.wav\)"):
+        emb.transform(files + [str(bad)])
+    assert calls == []
+
+
+def test_one_progress_bar_over_all_blocks_and_cache_hits(capsys, monkeypatch):
+    monkeypatch.setattr(embedder_module, "BLOCK_SAMPLES", 400_000)
+    # 25 s at 16 kHz: 2 chunks each; 1 s: 1 chunk -> 5 chunks, 3 blocks
+    X = [(_noise(400_000), 16000.0), (_noise(16000), 16000.0), (_noise(400_000, seed=1), 16000.0)]
+    emb = EchoEmbedder(model=TINY, progress=True).fit(X)
+    emb.transform(X[:1])  # cached: its 2 chunks count without being encoded
+    capsys.readouterr()
+    emb.transform(X)
+    err = capsys.readouterr().err
+    assert "5/5" in err
+    assert not any(f"{n}/{n}" in err for n in (1, 2, 3))
+
+
 def test_dask_local_cluster_parallel_post_fit():
     pd = pytest.importorskip("pandas")
     dd = pytest.importorskip("dask.dataframe")

@@ -24,6 +24,7 @@ from sklearn_echo.signals import (
     list_items,
     load_item,
     load_signals,
+    scan_signals,
     supported_extensions,
 )
 
@@ -854,3 +855,60 @@ def test_complex_data_message():
     for X in [np.ones((3, 4), dtype=complex), [np.ones(4, dtype=complex)]]:
         with pytest.raises(ValueError, match="Complex data not supported"):
             load_signals(X, sample_rate=10)
+
+
+# --------------------------------------------------------------------------- scan_signals
+def test_scan_reports_every_bad_item_as_load_signals_does(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("x")
+    X = [str(MIMII_MONO), np.array([1.0, np.nan] * 400), str(tmp_path / "missing.wav"), str(text)]
+    with pytest.raises(SignalError) as loaded:
+        load_signals(X, sample_rate=16000)
+    with pytest.raises(SignalError) as scanned:
+        scan_signals(X, sample_rate=16000)
+    assert str(scanned.value) == str(loaded.value)
+    assert scanned.value.errors == loaded.value.errors
+    assert [i for i, _ in scanned.value.errors] == [1, 2, 3]
+
+
+def test_scan_keeps_no_file_samples_and_blocks_read_them_again(monkeypatch):
+    array = sig(4000)
+    X = [str(MIMII_MONO), (array, 8000), str(CWRU_12K), str(MIMII_8CH)]
+    reads = []
+    real = signals_module.load_item
+
+    def counting(item, **kwargs):
+        reads.append(item.index)
+        return real(item, **kwargs)
+
+    monkeypatch.setattr(signals_module, "load_item", counting)
+    scanned = scan_signals(X, sample_rate=12000)
+    assert reads == [0, 1, 2, 3]  # every item checked once
+    assert scanned._held.keys() == {1}  # only the in-memory item is held
+    info = scanned.infos
+    assert [(i.index, i.n_channels, i.sample_rate) for i in info] == [
+        (0, 1, 16000.0), (1, 1, 8000.0), (2, 1, 12000.0), (3, 8, 16000.0)
+    ]
+    assert info[0].path == str(MIMII_MONO) and info[1].path is None
+    reads.clear()
+    expected = load_signals(X, sample_rate=12000)
+    reads.clear()
+    # blocks of at most 200,000 samples: the 10 s clips (160,000) and the 8-channel file alone
+    blocks = list(scanned.blocks(max_samples=200_000))
+    assert [[s.source for s in b] for b in blocks] == [
+        ["X[0] (%s)" % MIMII_MONO, "X[1]"], ["X[2] (%s)" % CWRU_12K], ["X[3] (%s)" % MIMII_8CH]
+    ]
+    assert reads == [0, 2, 3]  # files read again, the array not
+    assert [s for b in blocks for s in b] == expected
+    assert np.shares_memory(blocks[0][1].data, array)  # held, not copied
+    assert [len(b) for b in scanned.blocks(None)] == [4]
+
+
+def test_scan_blocks_name_a_file_that_changed_since_the_scan(tmp_path):
+    path = tmp_path / "a.wav"
+    sf.write(path, sig(1600), 16000)
+    scanned = scan_signals([str(path)])
+    sf.write(path, sig(800), 16000)
+    with pytest.raises(SignalError, match=r"X\[0\] \(.*a\.wav\) changed while it was being read: "
+                       r"1 channel\(s\) x 1600 samples at 16000 Hz when first read, 1 x 800 at 16000 Hz now"):
+        list(scanned.blocks())
