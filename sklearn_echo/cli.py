@@ -534,9 +534,13 @@ def _embedder(args, **overrides):
     return EchoEmbedder(**params)
 
 
-def _load(args, patterns):
-    """Files named by ``patterns`` and their validated signals (the shared loading layer)."""
-    from .signals import expand_paths, load_signals
+def _load(args, patterns, *, scan: bool = False):
+    """Files named by ``patterns`` and their validated signals (the shared loading layer).
+
+    With ``scan=True`` the signals come as `ScannedSignals` (every file checked,
+    no samples held), which ``EchoEmbedder`` embeds block by block.
+    """
+    from .signals import expand_paths, load_signals, scan_signals
     from .spectrogram import WINDOW_SECONDS
 
     paths = expand_paths(patterns)
@@ -551,8 +555,8 @@ def _load(args, patterns):
             f"{len(missing)} of {len(paths)} files store no sampling rate "
             f"({', '.join(kinds)}; first: {missing[0]}); {hint}"
         )
-    signals = load_signals(paths, rates, mat_key=args.mat_key, min_duration=WINDOW_SECONDS)
-    return paths, signals
+    read = scan_signals if scan else load_signals
+    return paths, read(paths, rates, mat_key=args.mat_key, min_duration=WINDOW_SECONDS)
 
 
 def _get_encoder(args):
@@ -584,9 +588,10 @@ def _fmt_rate(rate: float) -> str:
 # --------------------------------------------------------------------------- embed
 def _cmd_embed(args) -> int:
     _check_output(args.output, "embeddings")
-    paths, signals = _load(args, args.paths)
+    paths, scanned = _load(args, args.paths, scan=True)
     emb = _embedder(args)
-    X = emb.fit_transform(signals)
+    X = emb.fit_transform(scanned)
+    signals = scanned.infos
     arrays = dict(
         embeddings=np.asarray(X, dtype=np.float32),
         paths=np.array(paths, dtype=str),

@@ -16,7 +16,7 @@ from .band_layout import LAYOUTS, apply_layout, describe_slots, layout_matrix, n
 from .cache import content_key, memory_cache
 from .checkpoint import DEFAULT_MODEL, get_encoder
 from .inference import ChunkJob, chunk_starts, combine_chunks, encode_chunks, plan_chunks
-from .signals import SignalError, is_dense_block, scan_signals
+from .signals import ScannedSignals, SignalError, is_dense_block, scan_signals
 from .spectrogram import WINDOW_SECONDS, n_frames
 
 __all__ = ["EchoEmbedder"]
@@ -201,6 +201,8 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
 
     def _load(self, X, sample_rate, *, reset: bool):
         """Validate X through the shared loading layer; returns `ScannedSignals`."""
+        if isinstance(X, ScannedSignals):  # checked already by scan_signals
+            return self._check_rates(X)
         if sp.issparse(X):
             raise TypeError(
                 "sparse input is not supported: EchoEmbedder takes signals (dense arrays) "
@@ -224,7 +226,11 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
                 )
             )
         rate = self.sample_rate if sample_rate is None else sample_rate
-        signals = scan_signals(X, rate, mat_key=self.mat_key, min_duration=WINDOW_SECONDS)
+        return self._check_rates(
+            scan_signals(X, rate, mat_key=self.mat_key, min_duration=WINDOW_SECONDS)
+        )
+
+    def _check_rates(self, signals):
         low = [s.source for s in signals.infos if s.sample_rate < MIN_SAMPLE_RATE]
         if low:
             raise SignalError(
@@ -369,7 +375,9 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : list of signals, file paths, ``(signal, rate)`` pairs, DataFrame or 2-D array
-            See the user guide's input forms.
+            See the user guide's input forms. A `sklearn_echo.signals.ScannedSignals`
+            (from `sklearn_echo.signals.scan_signals`) is used as it is, without
+            checking its files again.
         y : None
             Ignored.
         sample_rate : float or array-like of shape (n_signals,), default=None

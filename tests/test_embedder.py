@@ -396,6 +396,21 @@ def test_files_are_embedded_block_by_block_with_the_same_result(monkeypatch):
     np.testing.assert_allclose(out, whole, rtol=1e-5, atol=1e-6)
 
 
+def test_scanned_signals_are_embedded_without_a_second_check(monkeypatch):
+    from sklearn_echo import signals as signals_module
+    from sklearn_echo.signals import scan_signals
+
+    files = [str(f) for f in sorted((MIMII_DIR / "normal").glob("*.wav"))[:3]]
+    expected = EchoEmbedder(model=TINY, cache=False).fit_transform(files)
+    scanned = scan_signals(files)
+    reads = []
+    real = signals_module.load_item
+    monkeypatch.setattr(signals_module, "load_item", lambda item, **k: reads.append(item.index) or real(item, **k))
+    out = EchoEmbedder(model=TINY, cache=False).fit_transform(scanned)
+    assert reads == [0, 1, 2]  # each file read once, to embed it
+    np.testing.assert_array_equal(out, expected)
+
+
 def test_a_bad_file_stops_transform_before_any_embedding(tmp_path, monkeypatch):
     files = [str(f) for f in sorted((MIMII_DIR / "normal").glob("*.wav"))[:3]]
     bad = tmp_path / "broken.wav"
