@@ -651,8 +651,8 @@ def _cmd_detect(args) -> int:
             f"--roc needs normal and anomalous test files labelled by their paths ('normal' "
             f"vs 'anomaly'/'abnormal' in a folder or file name), but {why}"
         )
-    _, normal_signals = _load(args, args.normal)
-    _, test_signals = _load(args, test_paths)
+    _, normal_signals = _load(args, args.normal, scan=True)
+    _, test_signals = _load(args, test_paths, scan=True)
     # The embedder learns no statistics in fit, only the rates and channel count that
     # set its output width: fitted on both sets, test files may come at any rate.
     emb = _embedder(args).fit(normal_signals + test_signals)

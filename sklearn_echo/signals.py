@@ -1120,6 +1120,21 @@ class ScannedSignals:
     def __len__(self) -> int:
         return len(self.infos)
 
+    def __add__(self, other):
+        """Both sets in order (items keep the names they were scanned under)."""
+        if not isinstance(other, ScannedSignals):
+            return NotImplemented
+        if (self._mat_key, self._min_duration) != (other._mat_key, other._min_duration):
+            raise ValueError(
+                "cannot join signals scanned with different mat_key or min_duration"
+            )
+        held = dict(self._held)
+        held.update((len(self) + k, v) for k, v in other._held.items())
+        return ScannedSignals(
+            self._items + other._items, self.infos + other.infos, held,
+            self._mat_key, self._min_duration,
+        )
+
     def _signal(self, position: int) -> Signal:
         held = self._held.get(position)
         if held is not None:

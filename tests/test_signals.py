@@ -912,3 +912,19 @@ def test_scan_blocks_name_a_file_that_changed_since_the_scan(tmp_path):
     with pytest.raises(SignalError, match=r"X\[0\] \(.*a\.wav\) changed while it was being read: "
                        r"1 channel\(s\) x 1600 samples at 16000 Hz when first read, 1 x 800 at 16000 Hz now"):
         list(scanned.blocks())
+
+
+def test_scanned_sets_join_in_order():
+    x1, x2 = sig(800), sig(1200)
+    a = scan_signals([str(MIMII_MONO), x1], sample_rate=8000)
+    b = scan_signals([x2, str(CWRU_12K)], sample_rate=12000)
+    both = a + b
+    assert len(both) == 4 and both.infos == a.infos + b.infos
+    [signals] = both.blocks()
+    expected = load_signals([str(MIMII_MONO), x1], sample_rate=8000) + load_signals(
+        [x2, str(CWRU_12K)], sample_rate=12000
+    )
+    assert signals == expected
+    assert np.shares_memory(signals[2].data, x2)  # in-memory items stay held after the join
+    with pytest.raises(ValueError, match="different mat_key"):
+        a + scan_signals([sig(800)], sample_rate=8000, mat_key="FE_time")
