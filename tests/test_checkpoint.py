@@ -193,3 +193,28 @@ def test_float16_is_refused_on_cpu_and_devices_are_checked():
     assert enc.cls_token.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert not any(p.requires_grad for p in enc.parameters())
     assert np.isfinite(enc.pos_embed.detach().cpu().numpy()).all()
+
+
+def test_bfloat16_on_a_cpu_without_bfloat16_instructions_warns(monkeypatch):
+    import warnings
+
+    from sklearn_echo import device as device_module
+
+    # the probe agrees with the CPU flags the kernel reports
+    flags = open("/proc/cpuinfo").read().split() if os.path.exists("/proc/cpuinfo") else None
+    probe = device_module.cpu_has_fast_bfloat16()
+    if flags is not None and probe is not None:
+        assert probe == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    monkeypatch.setattr(device_module, "cpu_has_fast_bfloat16", lambda: False)
+    with pytest.warns(UserWarning, match="no bfloat16 matrix instructions.*slower than float32"):
+        enc = load_encoder(TINY_SAFETENSORS, device="cpu", dtype="bfloat16")
+    assert enc.cls_token.dtype == torch.bfloat16  # it still runs
+    for has in (True, None):
+        monkeypatch.setattr(device_module, "cpu_has_fast_bfloat16", lambda has=has: has)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            load_encoder(TINY_SAFETENSORS, device="cpu", dtype="bfloat16")
+    monkeypatch.setattr(device_module, "cpu_has_fast_bfloat16", lambda: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_encoder(TINY_SAFETENSORS, device="cpu", dtype="float32")  # float32: no warning
