@@ -222,9 +222,9 @@ def _rate_rule(text: str) -> tuple[str | None, float]:
     return (pattern or None), _positive_float(rate)
 
 
-def _default_rate(args) -> float | None:
-    """The plain ``--sample-rate HZ`` (the last one given), if any."""
-    plain = [hz for pattern, hz in args.sample_rate or () if pattern is None]
+def _default_rate(rules) -> float | None:
+    """The plain ``--sample-rate HZ`` among ``rules`` (the last one given), if any."""
+    plain = [hz for pattern, hz in rules or () if pattern is None]
     return plain[-1] if plain else None
 
 
@@ -270,14 +270,10 @@ def file_rates(paths, rules) -> tuple[list, list]:
     from .signals import _ext, _stores_rate, supported_extensions
 
     readable = set(supported_extensions())
-
-    default = None
-    patterns = []
-    for pattern, hz in rules or ():
-        if pattern is None:
-            default = hz
-        else:
-            patterns.append(((pattern, os.path.abspath(pattern)), hz))
+    default = _default_rate(rules)
+    patterns = [
+        ((pattern, os.path.abspath(pattern)), hz) for pattern, hz in rules or () if pattern is not None
+    ]
     rates, missing = [], []
     for path in paths:
         rate = None
@@ -519,7 +515,7 @@ def _embedder(args, **overrides):
     params = dict(
         model=args.model,
         revision=args.revision,
-        sample_rate=_default_rate(args),
+        sample_rate=_default_rate(args.sample_rate),
         band_layout=args.band_layout,
         multichannel=args.multichannel,
         device=args.device,

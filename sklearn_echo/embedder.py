@@ -28,6 +28,13 @@ BLOCK_SAMPLES = 2**25
 float32: a folder of recordings is embedded in bounded memory. Every file is read
 and checked once before the first block, so a bad file stops the call before any
 embedding is computed."""
+
+
+def _n_chunks(n_samples: int, sample_rate: float, chunk_frames: int) -> int:
+    """Encoder chunks of one channel of ``n_samples`` at ``sample_rate``."""
+    return len(chunk_starts(n_frames(n_samples, sample_rate), chunk_frames))
+
+
 def _encode_group(model, revision, device, dtype, jobs, batch_tokens):
     """Worker side of ``n_jobs``: load the model once per process, encode some chunks."""
     encoder = get_encoder(model, revision, device=device, dtype=dtype)
@@ -331,9 +338,9 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
                 hit = memory_cache.get(keys[c], directory)
                 if hit is not None:
                     vectors[c] = hit
-                    cached_chunks += len(chunk_starts(
-                        n_frames(data.shape[-1], signals[i].sample_rate), encoder.config.chunk_frames
-                    ))
+                    cached_chunks += _n_chunks(
+                        data.shape[-1], signals[i].sample_rate, encoder.config.chunk_frames
+                    )
                     continue
             todo.append(c)
         if bar is not None and cached_chunks:
@@ -446,7 +453,13 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         if self.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=self._n_chunks(signals), desc="ECHO", unit="chunk")
+            chunk = self._encoder().config.chunk_frames
+            total = sum(
+                (1 if self.multichannel == "first" else s.n_channels)
+                * _n_chunks(s.n_samples, s.sample_rate, chunk)
+                for s in signals
+            )
+            bar = tqdm(total=total, desc="ECHO", unit="chunk")
         rows = []
         try:
             for block in scanned.blocks(BLOCK_SAMPLES):
@@ -457,15 +470,6 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
             if bar is not None:
                 bar.close()
         return np.stack(rows).astype(np.float32)
-
-    def _n_chunks(self, infos) -> int:
-        """Encoder chunks of ``infos`` (for the progress bar)."""
-        chunk = self._encoder().config.chunk_frames
-        total = 0
-        for s in infos:
-            channels = 1 if self.multichannel == "first" else s.n_channels
-            total += channels * len(chunk_starts(n_frames(s.n_samples, s.sample_rate), chunk))
-        return total
 
     def transform(self, X, sample_rate=None):
         """Embed signals.

@@ -1056,19 +1056,25 @@ def load_signals(X, sample_rate=None, *, mat_key="DE_time", min_duration=None) -
     ...
     sklearn_echo.signals.SignalError: 1 of 2 items of X is invalid: X[1] contains NaN (first at sample 1); all values must be finite (no NaN or inf)
     """
+    return [signal for _, signal in _read_all(X, sample_rate, mat_key, min_duration)]
+
+
+def _read_all(X, sample_rate, mat_key, min_duration) -> Iterator[tuple[Item, Signal]]:
+    """Read and check every item of ``X``: yield ``(item, signal)`` for each good one,
+    then raise one `SignalError` listing every bad one (if any)."""
     _check_options(mat_key, min_duration)
     items, errors = _collect_items(X, sample_rate)
-    signals = []
     for item in items:
         if item.index in errors:
             continue
         try:
-            signals.append(load_item(item, mat_key=mat_key, min_duration=min_duration))
+            signal = load_item(item, mat_key=mat_key, min_duration=min_duration)
         except SignalError as exc:
             errors[item.index] = exc
+            continue
+        yield item, signal
     if errors:
         raise _combined_error(errors, len(items))
-    return signals
 
 
 @dataclass(frozen=True)
@@ -1202,18 +1208,10 @@ def scan_signals(X, sample_rate=None, *, mat_key="DE_time", min_duration=None) -
     >>> [[s.n_samples for s in block] for block in scanned.blocks(max_samples=2000)]
     [[800], [1600, 400]]
     """
-    _check_options(mat_key, min_duration)
-    items, errors = _collect_items(X, sample_rate)
-    infos, held = [], {}
-    for item in items:
-        if item.index in errors:
-            continue
-        try:
-            signal = load_item(item, mat_key=mat_key, min_duration=min_duration)
-        except SignalError as exc:
-            errors[item.index] = exc
-            continue
-        if signal.path is None or not _is_path(item.value):
+    items, infos, held = [], [], {}
+    for item, signal in _read_all(X, sample_rate, mat_key, min_duration):
+        items.append(item)
+        if not _is_path(item.value):
             held[len(infos)] = signal  # in memory already: keep it
         infos.append(
             SignalInfo(
@@ -1221,8 +1219,6 @@ def scan_signals(X, sample_rate=None, *, mat_key="DE_time", min_duration=None) -
                 signal.n_channels, signal.n_samples, signal.path,
             )
         )
-    if errors:
-        raise _combined_error(errors, len(items))
     return ScannedSignals(items, infos, held, mat_key, min_duration)
 
 
