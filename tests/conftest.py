@@ -1,7 +1,9 @@
 """Shared test fixtures: paths into ``../shared`` (next to the project root)."""
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,3 +27,16 @@ def shared_dir():
 def tiny_checkpoint():
     """Path of the tiny ECHO checkpoint (published format) used as the model in tests."""
     return str(TINY_SAFETENSORS)
+
+
+@pytest.fixture(scope="session")
+def fixture_data():
+    """The 12 reference cases: ``[(signal, rate)]``, the expected outputs, the case records."""
+    signals = np.load(FIXTURE_DIR / "signals.npz")
+    expected = np.load(FIXTURE_DIR / "expected.npz")
+    cases = json.loads((FIXTURE_DIR / "cases.json").read_text())["cases"]
+    sigs = [
+        (signals[f"signal_{c['key']}"], float(signals["sample_rates"][i]))
+        for i, c in enumerate(cases)
+    ]
+    return sigs, expected, cases

@@ -1,6 +1,5 @@
 """EchoEmbedder: sklearn behaviour, input forms, real files, layouts, cache and scale-out."""
 
-import json
 import pickle
 
 import joblib
@@ -19,7 +18,7 @@ from sklearn_echo import EchoEmbedder
 from sklearn_echo.cache import cache_info, clear_cache
 from sklearn_echo.signals import SignalError
 
-from .conftest import CWRU_DIR, FIXTURE_DIR, MIMII_DIR, TINY_PTH, TINY_SAFETENSORS
+from .conftest import CWRU_DIR, MIMII_DIR, TINY_PTH, TINY_SAFETENSORS
 
 TINY = str(TINY_SAFETENSORS)
 
@@ -29,18 +28,6 @@ def _fresh_cache():
     clear_cache()
     yield
     clear_cache()
-
-
-@pytest.fixture(scope="module")
-def reference():
-    signals = np.load(FIXTURE_DIR / "signals.npz")
-    expected = np.load(FIXTURE_DIR / "expected.npz")
-    cases = json.loads((FIXTURE_DIR / "cases.json").read_text())["cases"]
-    items = [
-        (signals[f"signal_{c['key']}"], float(signals["sample_rates"][i]))
-        for i, c in enumerate(cases)
-    ]
-    return items, expected, cases
 
 
 def _noise(n, seed=0):
@@ -67,8 +54,8 @@ def test_sklearn_compatible(estimator, check):
 
 
 # --------------------------------------------------------------------------- reference parity
-def test_concat_layout_reproduces_the_reference(reference):
-    items, expected, cases = reference
+def test_concat_layout_reproduces_the_reference(fixture_data):
+    items, expected, cases = fixture_data
     by_rate = {}
     for (x, sr), case in zip(items, cases):
         by_rate.setdefault(sr, []).append((x, case))
@@ -82,8 +69,8 @@ def test_concat_layout_reproduces_the_reference(reference):
             assert np.abs(seg - expected[f"segments_{k}"]).max() <= 1e-4, case["name"]
 
 
-def test_pth_checkpoint_gives_the_same_embeddings(reference):
-    items, expected, cases = reference
+def test_pth_checkpoint_gives_the_same_embeddings(fixture_data):
+    items, expected, cases = fixture_data
     x, sr = items[0]
     a = EchoEmbedder(model=str(TINY_PTH), band_layout="concat", sample_rate=sr).fit_transform([x])
     assert np.abs(a[0] - expected["utterance_00"]).max() <= 1e-4

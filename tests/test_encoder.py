@@ -1,7 +1,5 @@
 """The ECHO encoder against the reference outputs of ../shared/fixtures/echo_reference."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -11,21 +9,9 @@ from sklearn_echo.inference import chunk_starts, embed_signals
 from sklearn_echo.model import EchoConfig, EchoEncoder
 from sklearn_echo.spectrogram import band_plan, echo_spectrogram, stft_params
 
-from .conftest import FIXTURE_DIR, TINY_PTH, TINY_SAFETENSORS
+from .conftest import TINY_PTH, TINY_SAFETENSORS
 
 TOL = 1e-4
-
-
-@pytest.fixture(scope="module")
-def fixture_data():
-    signals = np.load(FIXTURE_DIR / "signals.npz")
-    expected = np.load(FIXTURE_DIR / "expected.npz")
-    cases = json.loads((FIXTURE_DIR / "cases.json").read_text())["cases"]
-    sigs = [
-        (signals[f"signal_{c['key']}"], float(signals["sample_rates"][i]))
-        for i, c in enumerate(cases)
-    ]
-    return sigs, expected, cases
 
 
 @pytest.fixture(scope="module", params=[TINY_SAFETENSORS, TINY_PTH], ids=["safetensors", "pth"])
