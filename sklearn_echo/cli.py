@@ -483,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the checkpoint's path, SHA-256 fingerprint and architecture, and "
         "for each sampling rate the number of ECHO bands and the embedding width. It takes "
         "the options of the other commands, so a command line can be checked by replacing "
-        "its command with 'info': --sample-rate adds that rate to the table, the other "
+        "its command with 'info': every rate --sample-rate names is added to the table, the other "
         "recording options do not change what is printed.",
     )
     p.add_argument(
