@@ -6,7 +6,7 @@ Methods (ECHO-Small architecture, random weights, seeded; the same weights in al
                  time, whole-signal spectrogram, chunks one after another, all bands of a
                  chunk batched, torch's ``nn.TransformerEncoder`` (fast path), every token
                  through the final norm (utterance and segments), float32.
-  (b) fp32       ``sklearn_echo.inference.embed_signals`` in float32, utterance only
+  (b) fp32       ``sklearn_echo.echo.inference.embed_signals`` in float32, utterance only
                  (what ``EchoEmbedder.transform`` computes by default).
   (c) bf16       the same in bfloat16 (``encoder.to(torch.bfloat16)``).
 
@@ -59,15 +59,15 @@ sys.path.insert(0, str(HERE))
 
 from reference_loop import ReferenceEcho, check_against_fixture  # noqa: E402
 
-from sklearn_echo import model as echo_model  # noqa: E402
-from sklearn_echo.inference import (  # noqa: E402
+from sklearn_echo.echo import model as echo_model  # noqa: E402
+from sklearn_echo.echo.inference import (  # noqa: E402
     _BatchRunner,
     default_batch_tokens,
     embed_signals,
     plan_chunks,
 )
-from sklearn_echo.model import EchoConfig, EchoEncoder  # noqa: E402
-from sklearn_echo.spectrogram import band_plan  # noqa: E402
+from sklearn_echo.echo.model import EchoConfig, EchoEncoder  # noqa: E402
+from sklearn_echo.echo.spectrogram import band_plan  # noqa: E402
 
 CWRU_48K = HERE.parent / ".." / "shared" / "data" / "cwru" / "normal" / "normal_0_97.mat"
 METHODS = ("a", "b", "c")

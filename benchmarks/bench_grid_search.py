@@ -27,8 +27,8 @@ from sklearn.pipeline import Pipeline
 
 import sklearn_echo.embedder as embedder_module
 from sklearn_echo import EchoEmbedder
-from sklearn_echo.cache import cache_info, clear_cache
-from sklearn_echo.model import EchoConfig, EchoEncoder
+from sklearn_echo.echo.cache import cache_info, clear_cache
+from sklearn_echo.echo.model import EchoConfig, EchoEncoder
 from sklearn_echo.neighbors import EchoKNNClassifier
 
 ROOT = Path(__file__).resolve().parents[1]

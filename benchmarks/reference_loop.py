@@ -18,7 +18,7 @@ torch's own building blocks so that it is obviously not a strawman:
 
 The module's parameter names map 1:1 to the published checkpoint's keys, so
 :func:`ReferenceEcho.from_encoder` copies the weights of an
-:class:`sklearn_echo.model.EchoEncoder` with ``load_state_dict(strict=True)``.
+:class:`sklearn_echo.echo.model.EchoEncoder` with ``load_state_dict(strict=True)``.
 :func:`check_against_fixture` shows the loop reproduces the reference outputs
 stored in ``../shared/fixtures/echo_reference``.
 """
@@ -140,7 +140,7 @@ class ReferenceEcho(nn.Module):
 
 def check_against_fixture(fixture_dir: Path = FIXTURE_DIR) -> float:
     """Max abs error of the reference loop on the twelve fixture signals (tiny checkpoint)."""
-    from sklearn_echo.checkpoint import load_encoder
+    from sklearn_echo.echo.checkpoint import load_encoder
 
     fixture_dir = Path(fixture_dir).resolve()
     ref = ReferenceEcho.from_encoder(load_encoder(fixture_dir / "tiny_echo.safetensors"))

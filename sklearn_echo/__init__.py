@@ -6,26 +6,52 @@ length. This package wraps it as scikit-learn estimators: `EchoEmbedder`
 detection on embeddings with DCASE metrics (`sklearn_echo.metrics`), and
 DEGram, a learnable time-frequency front end trained end to end
 (`DEGramClassifier`).
+
+The names below are imported on first use, so ``import sklearn_echo`` (and
+the ``sklearn-echo --help`` command) stays light: torch, scikit-learn's
+estimators and the readers load only when an estimator or function is used.
 """
 
-from . import metrics
-from .checkpoint import load_encoder
-from .degram import DEGramClassifier
-from .embedder import EchoEmbedder
-from .neighbors import EchoKNNAnomalyDetector, EchoKNNClassifier
-from .signals import Signal, SignalError, load_signals
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # seen by type checkers and the API docs; imported lazily at run time
+    from . import metrics
+    from .degram import DEGramClassifier
+    from .echo.checkpoint import load_encoder
+    from .embedder import EchoEmbedder
+    from .neighbors import EchoKNNAnomalyDetector, EchoKNNClassifier
+    from .signals import Signal, SignalError, load_signals
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DEGramClassifier",
-    "EchoEmbedder",
-    "EchoKNNAnomalyDetector",
-    "EchoKNNClassifier",
-    "Signal",
-    "SignalError",
-    "load_encoder",
-    "load_signals",
-    "metrics",
-    "__version__",
-]
+# public name -> module that defines it (imported on first access)
+_EXPORTS = {
+    "DEGramClassifier": ".degram",
+    "EchoEmbedder": ".embedder",
+    "EchoKNNAnomalyDetector": ".neighbors",
+    "EchoKNNClassifier": ".neighbors",
+    "Signal": ".signals",
+    "SignalError": ".signals",
+    "load_encoder": ".echo.checkpoint",
+    "load_signals": ".signals",
+}
+
+__all__ = sorted([*_EXPORTS, "metrics", "__version__"])
+
+
+def __getattr__(name: str):
+    if name == "metrics":
+        return importlib.import_module(".metrics", __name__)
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sklearn_echo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spectrogram import band_plan
+from .echo.spectrogram import band_plan
 
 __all__ = ["LAYOUTS", "n_slots", "layout_matrix", "apply_layout", "describe_slots"]
 

@@ -293,7 +293,7 @@ def file_rates(paths, rules) -> tuple[list, list]:
 # --------------------------------------------------------------------------- parser
 def _common_options() -> argparse.ArgumentParser:
     from .band_layout import LAYOUTS
-    from .checkpoint import DEFAULT_MODEL
+    from .echo.checkpoint import DEFAULT_MODEL
     from .embedder import EchoEmbedder
 
     defaults = EchoEmbedder().get_params()
@@ -537,7 +537,7 @@ def _load(args, patterns, *, scan: bool = False):
     no samples held), which ``EchoEmbedder`` embeds block by block.
     """
     from .signals import expand_paths, load_signals, scan_signals
-    from .spectrogram import WINDOW_SECONDS
+    from .echo.spectrogram import WINDOW_SECONDS
 
     paths = expand_paths(patterns)
     rates, missing = file_rates(paths, args.sample_rate)
@@ -556,7 +556,7 @@ def _load(args, patterns, *, scan: bool = False):
 
 
 def _get_encoder(args):
-    from .checkpoint import get_encoder
+    from .echo.checkpoint import get_encoder
 
     return get_encoder(args.model, args.revision, device=args.device, dtype=args.dtype)
 
@@ -823,7 +823,7 @@ def model_info(encoder, rates, band_layout="hz") -> dict:
     Parameters
     ----------
     encoder : EchoEncoder
-        A loaded encoder (``sklearn_echo.checkpoint.load_encoder``).
+        A loaded encoder (``sklearn_echo.echo.checkpoint.load_encoder``).
     rates : sequence of float
         Sampling rates to describe, in Hz.
     band_layout : {"hz", "relative", "concat", "mean"}, default="hz"
@@ -842,7 +842,7 @@ def model_info(encoder, rates, band_layout="hz") -> dict:
 
     Examples
     --------
-    >>> from sklearn_echo.checkpoint import load_encoder
+    >>> from sklearn_echo.echo.checkpoint import load_encoder
     >>> from sklearn_echo.cli import model_info
     >>> enc = load_encoder("../shared/fixtures/echo_reference/tiny_echo.safetensors")
     >>> info = model_info(enc, [12000, 48000])
@@ -852,7 +852,7 @@ def model_info(encoder, rates, band_layout="hz") -> dict:
     640
     """
     from .band_layout import n_slots
-    from .spectrogram import HOP_SECONDS, band_plan, stft_params
+    from .echo.spectrogram import HOP_SECONDS, band_plan, stft_params
 
     cfg = encoder.config
     per_rate = []

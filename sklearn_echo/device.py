@@ -1,13 +1,29 @@
-"""Device and precision choices shared by every torch-backed estimator."""
+"""Device, precision and thread choices shared by every torch-backed estimator.
+
+``n_jobs`` has one meaning throughout the package, scikit-learn's: ``None``
+is 1 unless a ``joblib.parallel_config`` context says otherwise, ``-1`` is
+every core, ``-2`` all but one (`effective_n_jobs`). Code that sets torch's
+thread count does it only inside `torch_threads`, which puts the process
+setting back on exit.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import warnings
 
 import torch
 
-__all__ = ["resolve_device", "resolve_dtype", "cpu_has_fast_bfloat16", "DTYPES"]
+__all__ = [
+    "resolve_device",
+    "resolve_dtype",
+    "cpu_has_fast_bfloat16",
+    "effective_n_jobs",
+    "torch_threads",
+    "DTYPES",
+]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -105,3 +121,54 @@ def resolve_dtype(dtype="float32", device: torch.device | None = None) -> torch.
             stacklevel=3,
         )
     return dt
+
+
+def effective_n_jobs(n_jobs=None) -> int:
+    """Workers that ``n_jobs`` stands for, as scikit-learn counts them.
+
+    ``None`` is 1 unless a ``joblib.parallel_config(n_jobs=...)`` context is
+    active; negative values count back from the number of cores (``-1`` all
+    of them).
+
+    Examples
+    --------
+    >>> from sklearn_echo.device import effective_n_jobs
+    >>> effective_n_jobs(None), effective_n_jobs(2)
+    (1, 2)
+    """
+    from joblib import effective_n_jobs as joblib_effective_n_jobs
+
+    return max(1, int(joblib_effective_n_jobs(n_jobs)))
+
+
+_THREADS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def torch_threads(n_jobs=None):
+    """Run a block with ``effective_n_jobs(n_jobs)`` torch intra-op threads, then restore.
+
+    The process-wide setting (``torch.get_num_threads()``) is put back on exit,
+    also after an exception, so an estimator never leaves torch with another
+    thread count than it found.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_echo.device import torch_threads
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    n = effective_n_jobs(n_jobs)
+    with _THREADS_LOCK:
+        old = torch.get_num_threads()
+        torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        with _THREADS_LOCK:
+            torch.set_num_threads(old)

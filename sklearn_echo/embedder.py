@@ -13,11 +13,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .band_layout import LAYOUTS, apply_layout, describe_slots, layout_matrix, n_slots
-from .cache import content_key, memory_cache
-from .checkpoint import DEFAULT_MODEL, get_encoder
-from .inference import ChunkJob, chunk_starts, combine_chunks, encode_chunks, plan_chunks
+from .echo.cache import content_key, memory_cache
+from .echo.checkpoint import DEFAULT_MODEL, get_encoder
+from .echo.inference import ChunkJob, chunk_starts, combine_chunks, encode_chunks, plan_chunks
 from .signals import ScannedSignals, SignalError, is_dense_block, scan_signals
-from .spectrogram import WINDOW_SECONDS, n_frames
+from .echo.spectrogram import WINDOW_SECONDS, n_frames
 
 __all__ = ["EchoEmbedder"]
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from sklearn_echo.checkpoint import (
+from sklearn_echo.echo.checkpoint import (
     CheckpointError,
     ModelNotAvailableError,
     checkpoint_fingerprint,
@@ -66,7 +66,7 @@ def test_hf_hub_offline_environment_variable_in_a_fresh_process(tmp_path):
     """HF_HUB_OFFLINE=1 and HF_HUB_CACHE are honoured as set by a user."""
     cache = _hub_cache(tmp_path / "hub")
     code = (
-        "from sklearn_echo.checkpoint import load_encoder\n"
+        "from sklearn_echo.echo.checkpoint import load_encoder\n"
         "enc = load_encoder('echo-small')\n"
         "print(enc.config.embed_dim, enc.checkpoint_path)\n"
     )

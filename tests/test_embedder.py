@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import sklearn_echo.embedder as embedder_module
 from sklearn_echo import EchoEmbedder
-from sklearn_echo.cache import cache_info, clear_cache
+from sklearn_echo.echo.cache import cache_info, clear_cache
 from sklearn_echo.signals import SignalError
 
 from .conftest import CWRU_DIR, MIMII_DIR, TINY_PTH, TINY_SAFETENSORS

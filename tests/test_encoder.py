@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_echo.checkpoint import load_encoder
-from sklearn_echo.inference import chunk_starts, embed_signals
-from sklearn_echo.model import EchoConfig, EchoEncoder
-from sklearn_echo.spectrogram import band_plan, echo_spectrogram, stft_params
+from sklearn_echo.echo.checkpoint import load_encoder
+from sklearn_echo.echo.inference import chunk_starts, embed_signals
+from sklearn_echo.echo.model import EchoConfig, EchoEncoder
+from sklearn_echo.echo.spectrogram import band_plan, echo_spectrogram, stft_params
 
 from .conftest import TINY_PTH, TINY_SAFETENSORS
 

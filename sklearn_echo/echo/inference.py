@@ -95,7 +95,7 @@ def chunk_starts(total_frames: int, chunk_frames: int = 2000) -> list[tuple[int,
 
     Examples
     --------
-    >>> from sklearn_echo.inference import chunk_starts
+    >>> from sklearn_echo.echo.inference import chunk_starts
     >>> chunk_starts(498)
     [(0, 498)]
     >>> chunk_starts(2498)
@@ -207,7 +207,7 @@ def default_batch_tokens(device) -> int:
 
     Examples
     --------
-    >>> from sklearn_echo.inference import default_batch_tokens
+    >>> from sklearn_echo.echo.inference import default_batch_tokens
     >>> default_batch_tokens("cpu"), default_batch_tokens("cuda")
     (4096, 16384)
     """
@@ -448,8 +448,8 @@ def embed_signals(
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_echo.checkpoint import load_encoder
-    >>> from sklearn_echo.inference import embed_signals
+    >>> from sklearn_echo.echo.checkpoint import load_encoder
+    >>> from sklearn_echo.echo.inference import embed_signals
     >>> enc = load_encoder("../shared/fixtures/echo_reference/tiny_echo.safetensors")
     >>> rng = np.random.default_rng(0)
     >>> sigs = [(rng.standard_normal(16000).astype("float32"), 16000),
@@ -467,7 +467,7 @@ def embed_signals(
 
 def _validated_mono(signals) -> list[tuple[np.ndarray, float]]:
     """Check ``(samples, rate)`` pairs with the shared loading layer's rules (naming the item)."""
-    from .signals import SignalError, load_signals
+    from ..signals import SignalError, load_signals
 
     checked = load_signals(list(signals), min_duration=WINDOW_SECONDS)
     multi = [f"{s.source} has {s.data.shape[0]} channels" for s in checked if s.data.shape[0] != 1]

@@ -2,7 +2,7 @@
 
 Parameter names match the published checkpoint's state dict, so a checkpoint
 loads with ``load_state_dict``. The module works on batches of *band
-sequences*; :mod:`sklearn_echo.inference` builds those from signals.
+sequences*; :mod:`sklearn_echo.echo.inference` builds those from signals.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ FAST_PATHS = {
     # every token's key and value (any device; see _SelfAttention._folded).
     "fold_last_layer": True,
     # On CPU, encode torch.get_num_threads() batches at once, one thread each
-    # (sklearn_echo.inference); off: one batch at a time over all threads.
+    # (sklearn_echo.echo.inference); off: one batch at a time over all threads.
     "batch_workers": True,
 }
 
@@ -347,7 +347,7 @@ class EchoEncoder(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from sklearn_echo.model import EchoConfig, EchoEncoder
+    >>> from sklearn_echo.echo.model import EchoConfig, EchoEncoder
     >>> enc = EchoEncoder(EchoConfig(embed_dim=128, depth=1, num_heads=2, ffn_dim=512)).eval()
     >>> patches = torch.zeros(3, 10, 32 * 16)          # 3 bands, 10 patches each
     >>> fpe = torch.zeros(3, 128)                      # frequency encodings

@@ -43,7 +43,7 @@ def stft_params(sample_rate: float) -> tuple[int, int]:
 
     Examples
     --------
-    >>> from sklearn_echo.spectrogram import stft_params
+    >>> from sklearn_echo.echo.spectrogram import stft_params
     >>> stft_params(16000)
     (400, 160)
     >>> stft_params(44100)
@@ -98,7 +98,7 @@ def band_plan(sample_rate: float, band_width: int = 32) -> BandPlan:
 
     Examples
     --------
-    >>> from sklearn_echo.spectrogram import band_plan
+    >>> from sklearn_echo.echo.spectrogram import band_plan
     >>> [band_plan(sr).n_bands for sr in (12000, 16000, 44100, 48000)]
     [5, 7, 18, 19]
     """
@@ -175,7 +175,7 @@ def echo_spectrogram(
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_echo.spectrogram import echo_spectrogram
+    >>> from sklearn_echo.echo.spectrogram import echo_spectrogram
     >>> echo_spectrogram(np.random.randn(16000).astype("float32"), 16000).shape
     torch.Size([201, 98])
     """

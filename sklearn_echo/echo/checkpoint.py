@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .device import resolve_device, resolve_dtype
+from ..device import resolve_device, resolve_dtype
 from .model import EchoConfig, EchoEncoder, default_num_heads
 
 __all__ = [
@@ -349,7 +349,7 @@ def load_encoder(
 
     Examples
     --------
-    >>> from sklearn_echo.checkpoint import load_encoder
+    >>> from sklearn_echo.echo.checkpoint import load_encoder
     >>> enc = load_encoder("../shared/fixtures/echo_reference/tiny_echo.safetensors")
     >>> enc.config.embed_dim, enc.config.depth, enc.config.num_heads
     (128, 2, 2)

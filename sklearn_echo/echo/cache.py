@@ -119,7 +119,7 @@ def cache_info() -> dict:
 
     Examples
     --------
-    >>> from sklearn_echo.cache import cache_info
+    >>> from sklearn_echo.echo.cache import cache_info
     >>> sorted(cache_info())
     ['bytes', 'entries', 'hits', 'misses']
     """
