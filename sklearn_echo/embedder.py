@@ -6,17 +6,16 @@ import os
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .band_layout import LAYOUTS, apply_layout, describe_slots, layout_matrix, n_slots
 from .echo.cache import content_key, memory_cache
 from .echo.checkpoint import DEFAULT_MODEL, get_encoder
-from .echo.inference import ChunkJob, chunk_starts, combine_chunks, encode_chunks, plan_chunks
-from .signals import ScannedSignals, SignalError, is_dense_block, scan_signals
+from .echo.inference import chunk_starts, combine_chunks, encode_chunks, plan_chunks
+from .signals import SignalError, check_signal_input
 from .echo.spectrogram import WINDOW_SECONDS, n_frames
 
 __all__ = ["EchoEmbedder"]
@@ -207,34 +206,12 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         return get_encoder(self.model, self.revision, device=self.device, dtype=self.dtype)
 
     def _load(self, X, sample_rate, *, reset: bool):
-        """Validate X through the shared loading layer; returns `ScannedSignals`."""
-        if isinstance(X, ScannedSignals):  # checked already by scan_signals
-            return self._check_rates(X)
-        if sp.issparse(X):
-            raise TypeError(
-                "sparse input is not supported: EchoEmbedder takes signals (dense arrays) "
-                "or file paths"
-            )
-        if isinstance(X, np.ndarray) and X.ndim == 1 and np.issubdtype(X.dtype, np.number):
-            raise SignalError(
-                f"X is a single 1-D array of {X.shape[0]} samples; pass a list of signals "
-                "(X=[signal]) or a 2-D array with one signal per row (Reshape your data "
-                "with X.reshape(1, -1) for one signal)"
-            )
-        if is_dense_block(X):
-            # Equal-length signals as rows: sklearn's own validation records
-            # n_features_in_ / feature_names_in_ in fit and checks them in
-            # transform (a dense block of another length is an error; lists
-            # of signals of any length are not). NaN and Inf are left to the
-            # loading layer, whose errors name the row.
-            X = np.asarray(
-                validate_data(
-                    self, X, reset=reset, dtype=[np.float32, np.float64], ensure_all_finite=False
-                )
-            )
+        """Validate X through the shared signal-input check; returns `ScannedSignals`."""
         rate = self.sample_rate if sample_rate is None else sample_rate
         return self._check_rates(
-            scan_signals(X, rate, mat_key=self.mat_key, min_duration=WINDOW_SECONDS)
+            check_signal_input(
+                self, X, rate, reset=reset, mat_key=self.mat_key, min_duration=WINDOW_SECONDS
+            )
         )
 
     def _check_rates(self, signals):
