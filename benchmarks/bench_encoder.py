@@ -67,7 +67,7 @@ from sklearn_echo.echo.inference import (  # noqa: E402
     plan_chunks,
 )
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder  # noqa: E402
-from sklearn_echo.echo.spectrogram import band_plan  # noqa: E402
+from sklearn_echo.echo.bands import band_plan  # noqa: E402
 
 CWRU_48K = HERE.parent / ".." / "shared" / "data" / "cwru" / "normal" / "normal_0_97.mat"
 METHODS = ("a", "b", "c")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .echo.spectrogram import band_plan
+from .echo.bands import band_plan
 
 __all__ = ["LAYOUTS", "n_slots", "layout_matrix", "apply_layout", "describe_slots"]
 

@@ -293,7 +293,7 @@ def file_rates(paths, rules) -> tuple[list, list]:
 # --------------------------------------------------------------------------- parser
 def _common_options() -> argparse.ArgumentParser:
     from .band_layout import LAYOUTS
-    from .echo.checkpoint import DEFAULT_MODEL
+    from .echo.models import DEFAULT_MODEL
     from .embedder import EchoEmbedder
 
     defaults = EchoEmbedder().get_params()
@@ -537,7 +537,7 @@ def _load(args, patterns, *, scan: bool = False):
     no samples held), which ``EchoEmbedder`` embeds block by block.
     """
     from .signals import expand_paths, load_signals, scan_signals
-    from .echo.spectrogram import WINDOW_SECONDS
+    from .echo.bands import WINDOW_SECONDS
 
     paths = expand_paths(patterns)
     rates, missing = file_rates(paths, args.sample_rate)
@@ -852,7 +852,7 @@ def model_info(encoder, rates, band_layout="hz") -> dict:
     640
     """
     from .band_layout import n_slots
-    from .echo.spectrogram import HOP_SECONDS, band_plan, stft_params
+    from .echo.bands import HOP_SECONDS, band_plan, stft_params
 
     cfg = encoder.config
     per_rate = []

@@ -13,10 +13,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from .band_layout import LAYOUTS, apply_layout, describe_slots, layout_matrix, n_slots
 from .echo.cache import content_key, memory_cache
-from .echo.checkpoint import DEFAULT_MODEL, get_encoder
+from .echo.checkpoint import get_encoder
+from .echo.models import DEFAULT_MODEL
 from .echo.inference import chunk_starts, combine_chunks, encode_chunks, plan_chunks
 from .signals import SignalError, check_signal_input
-from .echo.spectrogram import WINDOW_SECONDS, n_frames
+from .echo.bands import WINDOW_SECONDS, n_frames
 
 __all__ = ["EchoEmbedder"]
 

@@ -29,7 +29,7 @@ from sklearn_echo import EchoEmbedder, EchoKNNAnomalyDetector
 from sklearn_echo.echo.checkpoint import checkpoint_fingerprint, load_encoder
 from sklearn_echo.cli import EXIT_ERROR, anomaly_label, build_parser, class_labels, main
 from sklearn_echo.signals import SignalError, load_signals
-from sklearn_echo.echo.spectrogram import band_plan
+from sklearn_echo.echo.bands import band_plan
 
 from .conftest import CWRU_DIR, MIMII_DIR, TINY_SAFETENSORS
 

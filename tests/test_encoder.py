@@ -7,7 +7,8 @@ import torch
 from sklearn_echo.echo.checkpoint import load_encoder
 from sklearn_echo.echo.inference import chunk_starts, embed_signals
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder
-from sklearn_echo.echo.spectrogram import band_plan, echo_spectrogram, stft_params
+from sklearn_echo.echo.bands import band_plan, stft_params
+from sklearn_echo.echo.spectrogram import echo_spectrogram
 
 from .conftest import TINY_PTH, TINY_SAFETENSORS
 

@@ -19,10 +19,9 @@ import torch
 
 from ..device import resolve_device, resolve_dtype
 from .model import EchoConfig, EchoEncoder, default_num_heads
+from .models import DEFAULT_MODEL, HUB_FILENAME, MODEL_ALIASES
 
 __all__ = [
-    "DEFAULT_MODEL",
-    "MODEL_ALIASES",
     "CheckpointError",
     "ModelNotAvailableError",
     "resolve_checkpoint",
@@ -33,9 +32,6 @@ __all__ = [
     "checkpoint_fingerprint",
 ]
 
-DEFAULT_MODEL = "echo-small"
-MODEL_ALIASES = {"echo-small": "yucongzh/echo-small-0824"}
-HUB_FILENAME = "model.safetensors"
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
 
 _LAYER_KEYS = {

@@ -21,14 +21,8 @@ import numpy as np
 import torch
 
 from .model import FAST_PATHS, EchoEncoder
-from .spectrogram import (
-    WINDOW_SECONDS,
-    band_plan,
-    echo_spectrogram,
-    frequency_encoding,
-    n_frames,
-    stft_params,
-)
+from .bands import WINDOW_SECONDS, band_plan, n_frames, stft_params
+from .spectrogram import echo_spectrogram, frequency_encoding
 
 __all__ = [
     "ChunkJob",

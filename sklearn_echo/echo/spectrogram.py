@@ -1,4 +1,4 @@
-"""ECHO's input representation: the log-magnitude spectrogram and its frequency bands.
+"""ECHO's input representation: the log-magnitude spectrogram and the bands' frequency encoding.
 
 Everything here follows the published checkpoint's preprocessing exactly
 (25 ms Hann window, 10 ms hop, no centring, log magnitude with fixed
@@ -10,117 +10,17 @@ frequency). The functions work at any sampling rate.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = [
-    "WINDOW_SECONDS",
-    "HOP_SECONDS",
-    "LOG_OFFSET",
-    "LOG_SCALE",
-    "BandPlan",
-    "stft_params",
-    "n_frames",
-    "band_plan",
-    "frequency_encoding",
-    "echo_spectrogram",
-]
+from .bands import stft_params
 
-WINDOW_SECONDS = 0.025
-HOP_SECONDS = 0.010
+__all__ = ["LOG_OFFSET", "LOG_SCALE", "frequency_encoding", "echo_spectrogram"]
+
 LOG_EPS = 1e-9
 LOG_OFFSET = 5.874158
 LOG_SCALE = 2 * 5.223174
-
-
-def stft_params(sample_rate: float) -> tuple[int, int]:
-    """Return ``(n_fft, hop)`` in samples for a sampling rate.
-
-    ``n_fft = win = floor(0.025 * sr)`` and ``hop = floor(0.010 * sr)``, so the
-    frame rate is 100 Hz and the bin spacing about 40 Hz at every rate.
-
-    Examples
-    --------
-    >>> from sklearn_echo.echo.spectrogram import stft_params
-    >>> stft_params(16000)
-    (400, 160)
-    >>> stft_params(44100)
-    (1102, 441)
-    """
-    return int(math.floor(WINDOW_SECONDS * sample_rate)), int(
-        math.floor(HOP_SECONDS * sample_rate)
-    )
-
-
-def n_frames(n_samples: int, sample_rate: float) -> int:
-    """Number of STFT frames ``1 + (N - n_fft) // hop`` (0 when shorter than a window)."""
-    n_fft, hop = stft_params(sample_rate)
-    if n_samples < n_fft or n_fft < 2 or hop < 1:
-        return 0
-    return 1 + (n_samples - n_fft) // hop
-
-
-@dataclass(frozen=True)
-class BandPlan:
-    """How the ``F`` frequency bins of one sampling rate split into bands.
-
-    Attributes
-    ----------
-    sample_rate : float
-    n_fft : int
-    n_bins : int
-        ``F = n_fft // 2 + 1``.
-    n_bands : int
-        ``B = max(1, ceil(F / band_width))``.
-    band_width : int
-    positions : numpy.ndarray of shape (n_bands,)
-        Relative centre frequency ``p = center_hz / (sr / 2)`` of every band.
-    center_hz : numpy.ndarray of shape (n_bands,)
-        Centre frequency of every band in Hz.
-    low_pad : int
-        Zero rows inserted on the low side of the last band.
-    """
-
-    sample_rate: float
-    n_fft: int
-    n_bins: int
-    n_bands: int
-    band_width: int
-    positions: np.ndarray
-    center_hz: np.ndarray
-    low_pad: int
-
-
-def band_plan(sample_rate: float, band_width: int = 32) -> BandPlan:
-    """Split the spectrogram bins of ``sample_rate`` into ECHO bands.
-
-    Examples
-    --------
-    >>> from sklearn_echo.echo.spectrogram import band_plan
-    >>> [band_plan(sr).n_bands for sr in (12000, 16000, 44100, 48000)]
-    [5, 7, 18, 19]
-    """
-    n_fft, _ = stft_params(sample_rate)
-    n_bins = n_fft // 2 + 1
-    n_bands = max(1, math.ceil(n_bins / band_width))
-    starts = np.arange(n_bands) * band_width
-    ends = np.minimum(starts + band_width, n_bins)
-    center_bin = (starts + ends - 1) / 2.0
-    center_hz = center_bin * sample_rate / n_fft
-    positions = center_hz / (sample_rate / 2.0)
-    low_pad = band_width * n_bands - n_bins
-    return BandPlan(
-        sample_rate=float(sample_rate),
-        n_fft=n_fft,
-        n_bins=n_bins,
-        n_bands=n_bands,
-        band_width=band_width,
-        positions=positions,
-        center_hz=center_hz,
-        low_pad=low_pad,
-    )
 
 
 def frequency_encoding(positions, dim: int, scale: float = 25.0) -> torch.Tensor:
