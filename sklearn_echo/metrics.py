@@ -25,27 +25,31 @@ where higher means more normal).
 
 # License: MIT
 
+import sys
 from numbers import Real
 
 import numpy as np
 from scipy.stats import hmean
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import confusion_matrix, roc_auc_score
 from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest, _routing_enabled
 
 __all__ = [
-    "dcase_auc",
-    "dcase_pauc",
-    "dcase_domain_auc",
-    "dcase_hmean",
-    "dcase_scores",
-    "dcase_official_score",
-    "anomaly_scores_of",
+    "DCASE_SECTION_FIGURES",
     "DCASEScorer",
-    "make_dcase_scorer",
-    "get_dcase_scorers",
+    "anomaly_scores_of",
+    "dcase_auc",
     "dcase_auc_scorer",
-    "dcase_pauc_scorer",
+    "dcase_domain_auc",
+    "dcase_evaluator_hmean",
+    "dcase_hmean",
+    "dcase_official_score",
     "dcase_official_scorer",
+    "dcase_pauc",
+    "dcase_pauc_scorer",
+    "dcase_scores",
+    "dcase_section_figures",
+    "get_dcase_scorers",
+    "make_dcase_scorer",
 ]
 
 DCASE_MAX_FPR = 0.1
@@ -360,6 +364,158 @@ def dcase_official_score(y_true, y_score, *, domain=None, section=None, max_fpr=
     return dcase_scores(
         y_true, y_score, domain=domain, section=section, max_fpr=max_fpr
     )["official_score"]
+
+
+#: Figures of one section, as the official DCASE 2023-2024 evaluators name
+#: them (``AUC (all)``, ``AUC (source)``, ... in their result tables).
+DCASE_SECTION_FIGURES = (
+    "auc_all", "auc_source", "auc_target", "pauc",
+    "precision_source", "precision_target", "recall_source", "recall_target",
+    "f1_source", "f1_target",
+)
+
+_EPS = sys.float_info.epsilon
+
+
+def dcase_evaluator_hmean(values):
+    """Harmonic mean as the official DCASE evaluators take it: values floored at epsilon.
+
+    ``scipy.stats.hmean(numpy.maximum(values, sys.float_info.epsilon))``, so
+    a zero counts as machine epsilon instead of making the mean 0 (compare
+    `dcase_hmean`). NaN values (undefined figures) are left out.
+
+    Parameters
+    ----------
+    values : array-like of float
+        AUCs, pAUCs or other figures.
+
+    Returns
+    -------
+    hmean : float
+        The harmonic mean of the defined values; NaN when none is defined.
+
+    Examples
+    --------
+    >>> from sklearn_echo.metrics import dcase_evaluator_hmean
+    >>> round(dcase_evaluator_hmean([0.9, 0.6, 0.75, float("nan")]), 4)
+    0.7297
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return float("nan")
+    return float(hmean(np.maximum(values, _EPS)))
+
+
+def _auc_or_nan(y, s, notes, what, **kwargs):
+    n_anom = int(y.sum())
+    if n_anom == 0 or n_anom == y.shape[0]:
+        notes.append(
+            f"{what} undefined: {y.shape[0] - n_anom} normal and {n_anom} anomalous clips"
+        )
+        return float("nan")
+    return float(roc_auc_score(y, s, **kwargs))
+
+
+def _precision_recall_f1(y, decision):
+    if y.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    _tn, fp, fn, tp = confusion_matrix(y, decision, labels=[0, 1]).ravel()
+    prec = tp / max(tp + fp, _EPS)
+    rec = tp / max(tp + fn, _EPS)
+    f1 = 2.0 * prec * rec / max(prec + rec, _EPS)
+    return float(prec), float(rec), float(f1)
+
+
+def dcase_section_figures(
+    y_true, y_score, *, domain=None, decision=None, domains=("source", "target"),
+    max_fpr=DCASE_MAX_FPR,
+):
+    """All figures of one section as the official DCASE 2023-2024 evaluators compute them.
+
+    Undefined figures are NaN instead of an error, with a note saying why
+    (a section without anomalies has no AUC; a domain without normal clips
+    has no AUC of its own).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        1 for an anomalous clip, 0 for a normal one (the test clips of one
+        machine and section).
+    y_score : array-like of shape (n_samples,)
+        Anomaly scores (higher = more anomalous).
+    domain : array-like of shape (n_samples,), default=None
+        ``"source"`` / ``"target"`` of each clip. Without domains (DCASE
+        2020), the per-domain figures are NaN.
+    decision : array-like of shape (n_samples,), default=None
+        Decision results, 1 = anomaly (the ``decision_result`` files).
+        Without them precision, recall and F1 are NaN.
+    domains : tuple of str, default=("source", "target")
+        The domains reported.
+    max_fpr : float, default=0.1
+        Upper false-positive rate of the pAUC.
+
+    Returns
+    -------
+    figures : dict
+        Keys `DCASE_SECTION_FIGURES` and ``"notes"`` (list of str).
+        ``auc_all``: AUC of all clips; ``auc_<d>``: the normal clips of
+        domain ``d`` against every anomalous clip of the section;
+        ``pauc``: ``roc_auc_score(y, score, max_fpr=0.1)`` on all clips
+        (McClish-standardised); ``precision_<d>``, ``recall_<d>``,
+        ``f1_<d>``: of the decisions on the clips of domain ``d`` only,
+        denominators floored at machine epsilon as the evaluators do.
+
+    Examples
+    --------
+    >>> from sklearn_echo.metrics import dcase_section_figures
+    >>> y = [0, 0, 1, 0, 0, 1]
+    >>> score = [0.1, 0.2, 0.9, 0.5, 0.7, 0.6]
+    >>> domain = ["source"] * 3 + ["target"] * 3
+    >>> f = dcase_section_figures(y, score, domain=domain)
+    >>> f["auc_source"], f["auc_target"], round(f["pauc"], 4)
+    (1.0, 0.75, 0.7368)
+    >>> f = dcase_section_figures([0, 0, 0], [0.1, 0.2, 0.3], domain=["source"] * 3)
+    >>> f["auc_source"], f["notes"][0]
+    (nan, 'AUC (all) undefined: 3 normal and 0 anomalous clips')
+    """
+    _check_max_fpr(max_fpr)
+    y, s = _check_labels_scores(y_true, y_score)
+    n = y.shape[0]
+    notes = []
+    out = dict.fromkeys(DCASE_SECTION_FIGURES, float("nan"))
+    out["auc_all"] = _auc_or_nan(y, s, notes, "AUC (all)")
+    out["pauc"] = (
+        float("nan") if np.isnan(out["auc_all"]) else float(roc_auc_score(y, s, max_fpr=max_fpr))
+    )
+    if decision is not None:
+        decision = np.asarray(decision)
+        if decision.shape != (n,):
+            raise ValueError(f"decision must hold one value per clip ({n}), got shape {decision.shape}.")
+        bad = np.flatnonzero((decision != 0) & (decision != 1))
+        if bad.size:
+            raise ValueError(
+                f"decision must hold 1 (anomaly) and 0 (normal); got {decision[bad][:5].tolist()} "
+                f"at index {_list_index(bad)}."
+            )
+        decision = decision.astype(int)
+    if domain is None:
+        if domains:
+            notes.append("no domains: per-domain figures undefined")
+    else:
+        domain = _check_domain(domain, n)
+        for d in domains:
+            mine = _domain_mask(domain, d)
+            if not (mine & (y == 0)).any():
+                notes.append(f"AUC ({d}) undefined: no normal clip of domain {d!r}")
+            elif not np.isnan(out["auc_all"]):
+                keep = (mine & (y == 0)) | (y == 1)
+                out[f"auc_{d}"] = float(roc_auc_score(y[keep], s[keep]))
+            if decision is not None and mine.any():
+                p, r, f1 = _precision_recall_f1(y[mine], decision[mine])
+                out[f"precision_{d}"], out[f"recall_{d}"], out[f"f1_{d}"] = p, r, f1
+    out["notes"] = notes
+    return out
 
 
 def anomaly_scores_of(estimator, X, domain=None):
