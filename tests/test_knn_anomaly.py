@@ -320,13 +320,13 @@ def test_joblib_n_jobs_and_pickle_round_trip():
     assert fresh.get_params() == det.get_params() and not hasattr(fresh, "offset_")
 
 
-def test_pynndescent_detector_agrees_with_brute():
+def test_hnsw_detector_agrees_with_brute():
     # clusters in a 6-dimensional subspace of 24 dimensions, as embeddings are
     rng = np.random.RandomState(14)
     basis = rng.normal(size=(6, 24))
     latent = rng.normal(scale=4.0, size=(8, 6))[rng.randint(8, size=1500)] + rng.normal(size=(1500, 6))
     X = (latent @ basis + 0.3 * rng.normal(size=(1500, 24))).astype(np.float32)
-    fast = EchoKNNAnomalyDetector(n_neighbors=3, algorithm="pynndescent", random_state=0, n_jobs=1)
+    fast = EchoKNNAnomalyDetector(n_neighbors=3, algorithm="hnsw", random_state=0, n_jobs=1)
     fast.fit(X[:1300])
     exact = EchoKNNAnomalyDetector(n_neighbors=3, algorithm="brute").fit(X[:1300])
     Q = np.vstack([X[1300:], rng.normal(scale=3.0, size=(50, 24))])

@@ -147,14 +147,14 @@ def test_bad_input_errors():
         EchoKNNClassifier(metric="manhattan").fit(X, y)
 
 
-def test_pynndescent_classifier_agrees_with_brute():
+def test_hnsw_classifier_agrees_with_brute():
     rng = np.random.RandomState(5)
     centers = rng.normal(scale=3.0, size=(6, 24))
     y = rng.randint(6, size=1500)
     X = (centers[y] + rng.normal(size=(1500, 24))).astype(np.float32)
-    fast = EchoKNNClassifier(algorithm="pynndescent", random_state=0, n_jobs=1).fit(X[:1200], y[:1200])
+    fast = EchoKNNClassifier(algorithm="hnsw", random_state=0, n_jobs=1).fit(X[:1200], y[:1200])
     exact = EchoKNNClassifier(algorithm="brute").fit(X[:1200], y[:1200])
-    assert fast.index_.algorithm_ == "pynndescent"
+    assert fast.index_.algorithm_ == "hnsw"
     agree = np.mean(fast.predict(X[1200:]) == exact.predict(X[1200:]))
     assert agree >= 0.98, agree
     assert fast.score(X[1200:], y[1200:]) >= 0.95

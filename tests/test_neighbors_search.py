@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
 
-import sklearn_echo.neighbors._search as search
+import sklearn_echo.neighbors._index as search
 from sklearn_echo.neighbors import NeighborIndex, ZeroNormWarning
 
 
@@ -47,68 +47,6 @@ def test_brute_equals_sklearn_nearest_neighbors(bank_and_queries, metric, block_
     ref_dist, ref_ind = ref.kneighbors(None, 5)
     np.testing.assert_array_equal(ind, ref_ind)
     np.testing.assert_allclose(dist, ref_dist, rtol=1e-5, atol=1e-6)
-
-
-@pytest.fixture
-def small_pruning(monkeypatch):
-    """Enable the low-rank pruning of brute force on small test banks."""
-    monkeypatch.setattr(search, "_PRUNE_MIN_BANK", 64)
-    monkeypatch.setattr(search, "_PRUNE_MIN_DIM", 16)
-
-
-@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
-def test_pruned_brute_force_is_exact(small_pruning, metric):
-    X = _clustered(1500, 48, n_clusters=10, rank=5, noise=0.05, seed=4)
-    bank, queries = X[:1200], X[1200:]
-    index = NeighborIndex(metric=metric, algorithm="brute", block_bytes=4 * 64 * 300).fit(bank)
-    assert index._aug is not None  # low-rank bank: bounds are in use
-    # sklearn in float64 (on float32 input it computes in float32)
-    ref = NearestNeighbors(n_neighbors=6, algorithm="brute", metric=metric).fit(bank.astype(float))
-    dist, ind = index.kneighbors(queries, 6)
-    ref_dist, ref_ind = ref.kneighbors(queries.astype(float))
-    np.testing.assert_array_equal(ind, ref_ind)
-    np.testing.assert_allclose(dist, ref_dist, rtol=1e-5, atol=1e-6)
-    full = index._brute_full(index._rows(queries, "q"), 6, None)
-    np.testing.assert_array_equal(ind, full[1])
-    np.testing.assert_array_equal(dist, full[0])
-    dist, ind = index.kneighbors(None, 4, exclude_self=True)
-    ref_dist, ref_ind = ref.kneighbors(None, 4)
-    np.testing.assert_array_equal(ind, ref_ind)
-    np.testing.assert_allclose(dist, ref_dist, rtol=1e-5, atol=1e-6)
-    # growing the bank keeps the bounds and the exactness
-    index.add(queries[:100])
-    assert index._aug.shape[0] == 1300
-    ref = NearestNeighbors(n_neighbors=3, algorithm="brute", metric=metric).fit(X[:1300].astype(float))
-    np.testing.assert_array_equal(
-        index.kneighbors(queries[100:], 3)[1], ref.kneighbors(queries[100:].astype(float))[1]
-    )
-
-
-def test_pruned_brute_force_ties_and_fallback(small_pruning, monkeypatch):
-    X = _clustered(600, 32, n_clusters=4, rank=3, noise=0.01, seed=5)
-    bank = np.vstack([X, X[:50], X[:50]])  # the first 50 rows three times each
-    index = NeighborIndex(metric="cosine", algorithm="brute").fit(bank)
-    assert index._aug is not None
-    expected = np.c_[np.arange(50), 600 + np.arange(50), 650 + np.arange(50)]
-    dist, ind, fallback = index._brute_pruned(index._rows(X[:50], "q"), 3, None)
-    assert not fallback.any()
-    np.testing.assert_array_equal(ind, expected)
-    np.testing.assert_array_equal(dist, 0.0)
-    # with no candidate budget every query falls back to the full products
-    monkeypatch.setattr(search, "_PRUNE_MIN_BUDGET", 1)
-    monkeypatch.setattr(search, "_PRUNE_BUDGET_SHARE", 0.0)
-    _, _, fallback = index._brute_pruned(index._rows(X[:50], "q"), 3, None)
-    assert fallback.all()
-    np.testing.assert_array_equal(index.kneighbors(X[:50], 3)[1], expected)
-
-
-def test_pruning_is_off_for_banks_without_low_rank_structure(small_pruning):
-    rng = np.random.RandomState(6)
-    index = NeighborIndex(algorithm="brute").fit(rng.normal(size=(500, 64)))
-    assert index._aug is None  # isotropic data: bounds would not prune
-    ref = NearestNeighbors(n_neighbors=2, algorithm="brute", metric="cosine").fit(index._bank.raw.astype(float))
-    queries = rng.normal(size=(20, 64))
-    np.testing.assert_array_equal(index.kneighbors(queries, 2)[1], ref.kneighbors(queries)[1])
 
 
 def test_block_sizes_bound_memory():
@@ -229,8 +167,8 @@ def test_auto_rule_uses_the_bank_size(monkeypatch):
     X = np.random.RandomState(0).normal(size=(50, 3))
     assert NeighborIndex(algorithm="auto").fit(X).algorithm_ == "brute"
     monkeypatch.setattr(search, "AUTO_BRUTE_MAX_BANK", 49)
-    # the pynndescent graph is built lazily, at the first query
-    assert NeighborIndex(algorithm="auto").fit(X).algorithm_ == "pynndescent"
+    # the HNSW graph is built lazily, at the first query
+    assert NeighborIndex(algorithm="auto").fit(X).algorithm_ == "hnsw"
     assert NeighborIndex(algorithm="brute").fit(X).algorithm_ == "brute"
 
 
@@ -243,17 +181,17 @@ def test_pickle_round_trip(bank_and_queries):
 
 
 @pytest.fixture(scope="module")
-def pynndescent_index():
+def hnsw_index():
     X = _clustered(3000, 32, n_clusters=12, seed=3)
     index = NeighborIndex(
-        metric="cosine", algorithm="pynndescent", random_state=0, n_jobs=1
+        metric="cosine", algorithm="hnsw", random_state=0, n_jobs=1
     ).fit(X[:2600])
     index.kneighbors(X[:1], 1)  # build the graph once for the module
     return index, X[:2600], X[2600:]
 
 
-def test_pynndescent_agrees_with_brute(pynndescent_index):
-    index, bank, queries = pynndescent_index
+def test_hnsw_agrees_with_brute(hnsw_index):
+    index, bank, queries = hnsw_index
     exact = NeighborIndex(metric="cosine", algorithm="brute").fit(bank)
     d_apx, i_apx = index.kneighbors(queries, 5)
     d_ex, i_ex = exact.kneighbors(queries, 5)
@@ -275,13 +213,71 @@ def test_pynndescent_agrees_with_brute(pynndescent_index):
     assert np.mean(i_self == exact_self) >= 0.95
 
 
-def test_pynndescent_pickles_and_grows(pynndescent_index):
-    index, bank, queries = pynndescent_index
+def test_hnsw_pickles_and_grows(hnsw_index):
+    index, bank, queries = hnsw_index
     clone = pickle.loads(pickle.dumps(index))  # graph rebuilt at the next query
-    assert clone._nnd is None
+    assert clone._backend is None
     i1 = index.kneighbors(queries[:50], 3)[1]
     i2 = clone.kneighbors(queries[:50], 3)[1]
     assert np.mean(i1 == i2) >= 0.95
     clone.add(queries[:10])
     _, ind = clone.kneighbors(queries[:10], 1)
     np.testing.assert_array_equal(ind[:, 0], len(bank) + np.arange(10))
+
+
+def test_n_jobs_is_sklearn_n_jobs_and_faiss_threads_are_restored(bank_and_queries, monkeypatch):
+    import faiss
+    from joblib import parallel_config
+
+    from sklearn_echo.neighbors._exact import FlatSearch
+
+    bank, queries = bank_and_queries
+    seen = []
+    original = FlatSearch.kneighbors
+
+    def spy(self, *args):
+        seen.append(faiss.omp_get_max_threads())
+        return original(self, *args)
+
+    monkeypatch.setattr(FlatSearch, "kneighbors", spy)
+    before = faiss.omp_get_max_threads()
+    index = NeighborIndex(algorithm="brute").fit(bank)
+    index.kneighbors(queries, 2)  # None: one thread
+    with parallel_config(n_jobs=2):
+        index.kneighbors(queries, 2)  # None inside a joblib context: its n_jobs
+    NeighborIndex(algorithm="brute", n_jobs=-1).fit(bank).kneighbors(queries, 2)
+    assert seen[:2] == [1, 2]
+    from sklearn_echo.device import effective_n_jobs
+
+    assert seen[2] == effective_n_jobs(-1)
+    assert faiss.omp_get_max_threads() == before
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "hnsw"])
+def test_pickle_with_the_serialized_faiss_index(bank_and_queries, algorithm):
+    bank, queries = bank_and_queries
+    index = NeighborIndex(algorithm=algorithm, serialize_index=True, random_state=0, n_jobs=1)
+    index.fit(bank).kneighbors(queries[:1], 1)  # builds the faiss index
+    clone = pickle.loads(pickle.dumps(index))
+    assert clone._backend is not None and clone._backend.n_samples == len(bank)
+    for x, y in zip(index.kneighbors(queries, 4), clone.kneighbors(queries, 4)):
+        np.testing.assert_array_equal(x, y)
+    plain = NeighborIndex(algorithm=algorithm).fit(bank)
+    plain.kneighbors(queries[:1], 1)
+    assert pickle.loads(pickle.dumps(plain))._backend is None
+
+
+def test_hnsw_add_inserts_into_the_graph(bank_and_queries):
+    bank, queries = bank_and_queries
+    index = NeighborIndex(algorithm="hnsw", random_state=0, n_jobs=1).fit(bank)
+    index.kneighbors(queries[:1], 1)
+    graph = index._backend
+    index.add(queries)
+    assert index._backend is graph and graph.n_samples == len(bank) + len(queries)
+    _, ind = index.kneighbors(queries, 1)
+    np.testing.assert_array_equal(ind[:, 0], len(bank) + np.arange(len(queries)))
+
+
+def test_hnsw_params_are_checked():
+    with pytest.raises(ValueError, match=r"hnsw_params has unknown key\(s\) \['efSearch'\]"):
+        NeighborIndex(algorithm="hnsw", hnsw_params={"efSearch": 10}).fit(np.eye(3))

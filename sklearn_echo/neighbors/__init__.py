@@ -8,12 +8,12 @@
 
 from ._anomaly import EchoKNNAnomalyDetector
 from ._classification import EchoKNNClassifier
-from ._search import AUTO_BRUTE_MAX_BANK, NeighborIndex, ZeroNormWarning
+from ._index import AUTO_BRUTE_MAX_BANK, NeighborIndex, ZeroNormWarning
 
 __all__ = [
-    "EchoKNNClassifier",
+    "AUTO_BRUTE_MAX_BANK",
     "EchoKNNAnomalyDetector",
+    "EchoKNNClassifier",
     "NeighborIndex",
     "ZeroNormWarning",
-    "AUTO_BRUTE_MAX_BANK",
 ]

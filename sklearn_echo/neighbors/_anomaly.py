@@ -11,7 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import _EchoNeighborsBase, _seed
-from ._search import _list_rows, row_digests
+from ._validation import list_rows as _list_rows
+from ._validation import row_digests
 
 __all__ = ["EchoKNNAnomalyDetector"]
 
@@ -53,7 +54,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
     metric : {"cosine", "euclidean"}, default="cosine"
         ``"cosine"`` is ``1 - cos``; a zero embedding is at distance 1 from
         everything, with a warning naming it.
-    algorithm : {"auto", "brute", "pynndescent"}, default="auto"
+    algorithm : {"auto", "brute", "hnsw"}, default="auto"
         Neighbour search of every memory bank (see
         `sklearn_echo.neighbors.NeighborIndex`).
     contamination : "auto" or float, default="auto"
@@ -72,10 +73,11 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
         samples, small distances) does not dominate a sparse one. Needs at
         least two samples per domain.
     n_jobs : int, default=None
-        Threads of the neighbour search (``None``: torch's current setting;
-        ``-1``: all cores).
+        Threads of the neighbour search, as scikit-learn counts them
+        (``None``: 1 unless a ``joblib.parallel_config`` context says
+        otherwise; ``-1``: all cores).
     random_state : int, RandomState instance or None, default=None
-        Seed of the pynndescent graphs (unused by brute force).
+        Seed of the HNSW graphs (unused by exact search).
 
     Attributes
     ----------

@@ -9,11 +9,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_random_state, validate_data
 
-from ._search import VALID_ALGORITHMS, VALID_METRICS, NeighborIndex, check_finite_rows
+from ._index import VALID_ALGORITHMS, VALID_METRICS, NeighborIndex
+from ._validation import check_finite_rows
 
 
 def _seed(random_state):
-    """An int seed for pynndescent drawn from ``random_state``."""
+    """An int seed for the HNSW graph drawn from ``random_state``."""
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 

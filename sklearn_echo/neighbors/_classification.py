@@ -9,7 +9,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _EchoNeighborsBase, _seed
-from ._search import check_n_neighbors
+from ._validation import check_n_neighbors
 
 __all__ = ["EchoKNNClassifier"]
 
@@ -20,8 +20,8 @@ class EchoKNNClassifier(ClassifierMixin, _EchoNeighborsBase):
     The ECHO paper scores fault classification with a k = 5 majority vote of
     the nearest training embeddings under the cosine distance; this is that
     classifier, with the neighbour search of
-    `sklearn_echo.neighbors.NeighborIndex` (exact, chunked float32
-    brute force, or pynndescent for very large banks).
+    `sklearn_echo.neighbors.NeighborIndex` (exact, or an HNSW graph for
+    very large banks).
 
     Parameters
     ----------
@@ -36,15 +36,16 @@ class EchoKNNClassifier(ClassifierMixin, _EchoNeighborsBase):
     metric : {"cosine", "euclidean"}, default="cosine"
         ``"cosine"`` is ``1 - cos``; a zero embedding is at distance 1 from
         everything, with a warning naming it.
-    algorithm : {"auto", "brute", "pynndescent"}, default="auto"
-        Exact brute force, approximate pynndescent, or ``"auto"`` (brute
-        force up to `sklearn_echo.neighbors.AUTO_BRUTE_MAX_BANK`
-        training samples).
+    algorithm : {"auto", "brute", "hnsw"}, default="auto"
+        Exact search, an approximate HNSW graph, or ``"auto"`` (exact up
+        to `sklearn_echo.neighbors.AUTO_BRUTE_MAX_BANK` training
+        samples).
     n_jobs : int, default=None
-        Threads of the neighbour search (``None``: torch's current setting;
-        ``-1``: all cores).
+        Threads of the neighbour search, as scikit-learn counts them
+        (``None``: 1 unless a ``joblib.parallel_config`` context says
+        otherwise; ``-1``: all cores).
     random_state : int, RandomState instance or None, default=None
-        Seed of the pynndescent graph (unused by brute force).
+        Seed of the HNSW graph (unused by exact search).
 
     Attributes
     ----------

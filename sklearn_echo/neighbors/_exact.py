@@ -1,0 +1,166 @@
+"""Exact k-NN: a faiss flat index picks candidates, float64 ranks them.
+
+`FlatSearch` keeps the bank's search-space vectors (see `._space`) in a
+faiss ``IndexFlatIP`` (cosine: unit rows) or ``IndexFlatL2`` (euclidean:
+shifted rows), which scans every bank vector with float32 matrix products
+(BLAS) and keeps the best scores per query. For each query it asks for the
+``k + 8`` best candidates (one more when a bank row is left out), computes
+their distances in float64, and sorts them by (distance, bank index).
+
+The float32 scores only pick candidates. If the weakest candidate is within
+twice the float32 rounding bound of the k-th best, a vector outside the
+candidates could still belong to the k nearest (a near tie), so the query is
+searched again with four times as many candidates, until the gap exceeds the
+bound or every bank vector is a candidate. The result is therefore the exact
+float64 ranking, ties going to the lower bank index, as
+`sklearn.neighbors.NearestNeighbors(algorithm="brute")` computes it on
+float64 copies.
+"""
+
+# License: MIT
+
+import math
+
+import numpy as np
+
+from ._space import exact_distances, order_by_distance
+from ._threads import import_faiss
+
+__all__ = ["EXTRA_CANDIDATES", "FlatSearch"]
+
+#: Candidates per query beyond k; near ties among them are ranked in float64.
+EXTRA_CANDIDATES = 8
+_EPS32 = float(np.finfo(np.float32).eps)
+
+
+def serialize(index):
+    """A faiss index as a uint8 array (``faiss.serialize_index``)."""
+    return import_faiss().serialize_index(index)
+
+
+def deserialize(data):
+    """The faiss index written by `serialize`."""
+    return import_faiss().deserialize_index(data)
+
+
+class FlatSearch:
+    """Exact search over search-space vectors with a faiss flat index.
+
+    Parameters
+    ----------
+    metric : {"cosine", "euclidean"}
+        Distance; selects inner product or squared L2 scores.
+    dim : int
+        Dimension of the vectors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_echo.neighbors._exact import FlatSearch
+    >>> from sklearn_echo.neighbors._space import make_rows
+    >>> bank = make_rows(np.eye(3, dtype=np.float32), "cosine", None, "The bank")
+    >>> search = FlatSearch("cosine", 3)
+    >>> search.add(bank.search_vectors(None), bank.sq)
+    >>> queries = make_rows(np.array([[1.0, 0.2, 0.0]], np.float32), "cosine", None, "q")
+    >>> dist, ind = search.kneighbors(queries.search_vectors(None), queries, bank, 2, None, 1024)
+    >>> ind
+    array([[0, 1]])
+    """
+
+    def __init__(self, metric, dim):
+        faiss = import_faiss()
+        self.metric = metric
+        self.index = faiss.IndexFlatIP(dim) if metric == "cosine" else faiss.IndexFlatL2(dim)
+        self.max_sq = 0.0
+
+    def __getstate__(self):
+        return {"metric": self.metric, "index": serialize(self.index), "max_sq": self.max_sq}
+
+    def __setstate__(self, state):
+        self.metric, self.max_sq = state["metric"], state["max_sq"]
+        self.index = deserialize(state["index"])
+
+    @property
+    def n_samples(self):
+        """Number of vectors in the index."""
+        return int(self.index.ntotal)
+
+    def add(self, vectors, sq):
+        """Append search-space vectors (float32) with their squared norms."""
+        self.index.add(vectors)
+        if len(sq):
+            self.max_sq = max(self.max_sq, float(np.max(sq)))
+
+    def tolerance(self, queries):
+        """Bound on the float32 error of a candidate score, per query."""
+        d = self.index.d
+        factor = max(4.0 * math.sqrt(d), 16.0) * _EPS32
+        if self.metric == "cosine":
+            return np.full(len(queries), 2.0 * factor)
+        # |q|^2 + |b|^2 - 2 q.b, every term rounded in float32
+        return 2.0 * factor * (np.sqrt(queries.sq) + math.sqrt(self.max_sq)) ** 2 + 1e-30
+
+    def scores(self, vectors, kc):
+        """The ``kc`` best float32 scores (larger = nearer) and their bank indices."""
+        S, ind = self.index.search(vectors, kc)
+        if self.metric == "euclidean":
+            S = -S
+        return S, ind.astype(np.int64, copy=False)
+
+    def kneighbors(self, vectors, queries, bank, k, excl, max_cells):
+        """Exact k nearest bank vectors of a block of queries.
+
+        Parameters
+        ----------
+        vectors : ndarray of shape (m, d), float32
+            The queries in the search space.
+        queries : Rows
+            The queries as given (for the float64 distances).
+        bank : Rows
+            The bank as given.
+        k : int
+            Number of neighbours.
+        excl : ndarray of shape (m,), int, or None
+            Bank index to leave out per query (``-1``: none).
+        max_cells : int
+            Most candidate scores held at once (bounds memory).
+
+        Returns
+        -------
+        dist : ndarray of shape (m, k), float64
+        ind : ndarray of shape (m, k), int64
+        """
+        m, n = len(queries), self.n_samples
+        extra = 0 if excl is None else 1
+        dist = np.empty((m, k))
+        ind = np.empty((m, k), dtype=np.int64)
+        tol = self.tolerance(queries)
+        pending = np.arange(m)
+        kc = min(n, k + EXTRA_CANDIDATES + extra)
+        while pending.size:
+            step = max(1, max_cells // kc)
+            left = []
+            for s in range(0, pending.size, step):
+                rows = pending[s : s + step]
+                S, cand = self.scores(vectors[rows], kc)
+                bad = cand < 0
+                if excl is not None:
+                    bad |= cand == excl[rows, None]
+                S[bad] = -np.inf
+                d = np.full(cand.shape, np.inf)
+                r, c = np.nonzero(~bad)
+                d[r, c] = exact_distances(self.metric, queries, bank, rows[r], cand[r, c])
+                order = order_by_distance(d, cand)[:, :k]
+                if kc >= n:
+                    done = np.ones(rows.size, dtype=bool)
+                else:
+                    S.sort(axis=1)
+                    S = S[:, ::-1]  # descending, left-out rows last
+                    weakest = S[:, kc - extra - 1]
+                    done = weakest < S[:, k - 1] - 2.0 * tol[rows]
+                dist[rows[done]] = np.take_along_axis(d[done], order[done], 1)
+                ind[rows[done]] = np.take_along_axis(cand[done], order[done], 1)
+                left.append(rows[~done])
+            pending = np.concatenate(left)
+            kc = min(n, 4 * kc)
+        return dist, ind

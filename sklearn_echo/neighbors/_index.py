@@ -1,0 +1,378 @@
+"""`NeighborIndex`: the memory bank of vectors the k-NN estimators search.
+
+The index validates the bank and the queries, keeps the vectors as given
+(for the float64 distances) and hands them, block by block, to a search
+backend in the search space of the metric (see `._space`):
+
+* ``algorithm="brute"``: exact search, `._exact.FlatSearch` (faiss flat
+  index, float64 ranking of the candidates, near ties searched again);
+* ``algorithm="hnsw"``: approximate search, `._hnsw.HNSWSearch` (faiss
+  HNSW graph);
+* ``algorithm="auto"``: exact up to `AUTO_BRUTE_MAX_BANK` bank vectors,
+  HNSW above.
+
+The backend is built at the first query (and after unpickling, unless it was
+pickled with ``serialize_index=True``); vectors added later are appended to
+it.
+"""
+
+# License: MIT
+
+from numbers import Integral
+
+import numpy as np
+
+from ._exact import FlatSearch
+from ._hnsw import HNSW_DEFAULTS, HNSWSearch
+from ._space import ZeroNormWarning, make_rows
+from ._threads import faiss_threads
+from ._validation import check_bank_like, check_n_neighbors, check_vectors
+
+__all__ = [
+    "AUTO_BRUTE_MAX_BANK",
+    "VALID_ALGORITHMS",
+    "VALID_METRICS",
+    "NeighborIndex",
+    "ZeroNormWarning",
+]
+
+VALID_METRICS = ("cosine", "euclidean")
+VALID_ALGORITHMS = ("auto", "brute", "hnsw")
+
+#: Bank size (number of vectors) up to which ``algorithm="auto"`` searches
+#: exactly; above it, ``"auto"`` builds an HNSW graph. Measured with
+#: ``benchmarks/bench_knn.py`` (see ``docs/neighbors.md``).
+AUTO_BRUTE_MAX_BANK = 200_000
+
+# Default bound on the candidate scores and query vectors held at once (bytes).
+_DEFAULT_BLOCK_BYTES = 64 * 2**20
+# Query rows per search call, at most.
+_MAX_QUERY_BLOCK = 1024
+
+
+class NeighborIndex:
+    """Memory bank of vectors with exact or approximate k-NN queries.
+
+    Parameters
+    ----------
+    metric : {"cosine", "euclidean"}, default="cosine"
+        ``"cosine"`` is ``1 - cos(q, b)``; a zero vector is at distance 1 from
+        everything (with a `ZeroNormWarning`).
+    algorithm : {"auto", "brute", "hnsw"}, default="auto"
+        ``"brute"`` is exact (faiss flat index with float64 ranking);
+        ``"hnsw"`` approximate (faiss HNSW graph); ``"auto"`` picks exact
+        search for banks of at most `AUTO_BRUTE_MAX_BANK` vectors.
+    n_jobs : int, default=None
+        Threads of the search, as scikit-learn counts them: ``None`` is 1
+        unless a ``joblib.parallel_config`` context says otherwise, ``-1``
+        means all cores. The process setting is restored after each call.
+    random_state : int or None, default=None
+        Seed of the HNSW layer assignment (the graph is reproducible with one
+        thread only). Unused by exact search.
+    block_bytes : int, default=64 MiB
+        Upper bound on the query vectors and candidate scores held at once.
+    hnsw_params : dict, default=None
+        Settings of the HNSW graph: ``M`` (default 32), ``ef_construction``
+        (64) and ``ef_search`` (128).
+    serialize_index : bool, default=False
+        Pickle the faiss index with the bank (``faiss.serialize_index``).
+        By default it is left out and rebuilt at the first query after
+        unpickling (cheap for exact search; an HNSW graph is rebuilt from
+        scratch).
+
+    Attributes
+    ----------
+    n_samples_ : int
+        Number of vectors in the bank.
+    n_features_in_ : int
+        Dimension of the vectors.
+    algorithm_ : str
+        The algorithm in use (``"brute"`` or ``"hnsw"``).
+
+    Notes
+    -----
+    Exact search returns, for every query, the k smallest float64 distances
+    between the float32 vectors (as `sklearn.neighbors.NearestNeighbors`
+    computes them on float64 copies), ties going to the lower bank index.
+    The float32 products of faiss only pick candidates; whenever rounding
+    could matter (a near tie at the k-th place) the query is searched again
+    with more candidates. HNSW returns approximate neighbours with exact
+    float64 distances, in the same order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_echo.neighbors import NeighborIndex
+    >>> bank = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> index = NeighborIndex(metric="cosine", algorithm="brute").fit(bank)
+    >>> dist, ind = index.kneighbors(np.array([[2.0, 0.1]]), n_neighbors=2)
+    >>> ind
+    array([[0, 2]])
+    >>> dist.round(4)
+    array([[0.0012, 0.2585]])
+    """
+
+    def __init__(
+        self,
+        metric="cosine",
+        algorithm="auto",
+        n_jobs=None,
+        random_state=None,
+        block_bytes=_DEFAULT_BLOCK_BYTES,
+        hnsw_params=None,
+        serialize_index=False,
+    ):
+        self.metric = metric
+        self.algorithm = algorithm
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.block_bytes = block_bytes
+        self.hnsw_params = hnsw_params
+        self.serialize_index = serialize_index
+
+    # ------------------------------------------------------------------ build
+    def _check_params(self):
+        if self.metric not in VALID_METRICS:
+            raise ValueError(f"metric must be one of {VALID_METRICS}, got {self.metric!r}.")
+        if self.algorithm not in VALID_ALGORITHMS:
+            raise ValueError(
+                f"algorithm must be one of {VALID_ALGORITHMS}, got {self.algorithm!r}."
+            )
+        if self.n_jobs is not None and (
+            not isinstance(self.n_jobs, Integral) or self.n_jobs == 0
+        ):
+            raise ValueError(f"n_jobs must be None or a non-zero int, got {self.n_jobs!r}.")
+        unknown = set(self.hnsw_params or {}) - set(HNSW_DEFAULTS)
+        if unknown:
+            raise ValueError(
+                f"hnsw_params has unknown key(s) {sorted(unknown)}; the keys are "
+                f"{sorted(HNSW_DEFAULTS)}."
+            )
+
+    def fit(self, X):
+        """Set the bank to ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Bank vectors (at least one row).
+
+        Returns
+        -------
+        self : NeighborIndex
+        """
+        self._check_params()
+        X = check_vectors(X, "The bank")
+        if X.shape[0] == 0:
+            raise ValueError("The bank is empty: it needs at least one vector.")
+        if X.shape[1] == 0:
+            raise ValueError("The bank has 0 features: it needs at least one.")
+        shift = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+        return self._set_bank(make_rows(X, self.metric, shift, "The bank"), shift)
+
+    def _set_bank(self, rows, shift):
+        self.n_features_in_ = rows.raw.shape[1]
+        # Euclidean search works on the bank shifted to its mean (kept when
+        # vectors are added): smaller norms mean smaller float32 errors.
+        self._shift = shift
+        self._bank = rows
+        self._backend = None  # built at the first query
+        self._update_size()
+        return self
+
+    def _update_size(self):
+        self.n_samples_ = len(self._bank)
+        if self.algorithm == "auto":
+            self.algorithm_ = "brute" if self.n_samples_ <= AUTO_BRUTE_MAX_BANK else "hnsw"
+        else:
+            self.algorithm_ = self.algorithm
+        if self._backend is not None and self._backend_kind() != self.algorithm_:
+            self._backend = None  # "auto" crossed the threshold
+
+    def add(self, X):
+        """Append vectors to the bank (their indices follow the existing ones).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_new, n_features)
+            Vectors to append.
+
+        Returns
+        -------
+        self : NeighborIndex
+        """
+        if not hasattr(self, "_bank"):
+            return self.fit(X)
+        X = np.asarray(X)
+        if X.ndim == 2 and X.shape[0] == 0:
+            return self
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"Vectors added to the bank must have {self.n_features_in_} "
+                f"features, got shape {X.shape}."
+            )
+        start = self.n_samples_
+        new = make_rows(
+            check_vectors(X, "The added vectors"), self.metric, self._shift,
+            "The added vectors", offset=start,
+        )
+        self._bank = self._bank.concat(new)
+        self._update_size()
+        if self._backend is not None:
+            with faiss_threads(self.n_jobs):
+                self._backend.add(new.search_vectors(self._shift), new.sq)
+        return self
+
+    def _backend_kind(self):
+        return "hnsw" if isinstance(self._backend, HNSWSearch) else "brute"
+
+    def _search(self):
+        """The search backend, built (inside the thread scope) when missing."""
+        if self._backend is None:
+            d = self.n_features_in_
+            if self.algorithm_ == "hnsw":
+                params = {**HNSW_DEFAULTS, **(self.hnsw_params or {})}
+                backend = HNSWSearch(self.metric, d, seed=self.random_state, **params)
+            else:
+                backend = FlatSearch(self.metric, d)
+            step = max(1, self.block_bytes // (4 * d))
+            for s in range(0, self.n_samples_, step):
+                stop = min(self.n_samples_, s + step)
+                backend.add(self._bank.search_vectors(self._shift, s, stop), self._bank.sq[s:stop])
+            self._backend = backend
+        return self._backend
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if not self.serialize_index:
+            state["_backend"] = None  # rebuilt at the first query
+        return state
+
+    # ------------------------------------------------------------------ query
+    def kneighbors(self, X=None, n_neighbors=1, exclude=None, exclude_self=False):
+        """Find the ``n_neighbors`` nearest bank vectors of each query.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features), default=None
+            Queries. ``None`` queries the bank itself.
+        n_neighbors : int, default=1
+            Number of neighbours per query (at most the bank size, minus one
+            when a bank row is excluded).
+        exclude : array-like of int of shape (n_queries,), default=None
+            Bank index to leave out for each query (``-1`` for none).
+        exclude_self : bool, default=False
+            Leave bank row ``i`` out of the neighbours of query ``i``
+            (leave-self-out; requires the queries to be the bank rows, e.g.
+            ``X=None``).
+
+        Returns
+        -------
+        dist : ndarray of shape (n_queries, n_neighbors), float64
+            Distances, increasing along each row.
+        ind : ndarray of shape (n_queries, n_neighbors), int64
+            Bank indices; equal distances are ordered by increasing index.
+        """
+        self._check_fitted()
+        if X is None:
+            Q = self._bank
+        else:
+            X = check_bank_like(X, self.n_features_in_, "Queries")
+            Q = make_rows(check_vectors(X, "The queries"), self.metric, self._shift, "The queries")
+        n_q = len(Q)
+        excl = self._exclusions(n_q, exclude, exclude_self)
+        check_n_neighbors(n_neighbors)
+        available = self.n_samples_ - (1 if excl is not None and (excl >= 0).any() else 0)
+        if n_neighbors > available:
+            raise ValueError(
+                f"n_neighbors={n_neighbors} is larger than the {available} bank "
+                f"vector(s) available to each query (bank size {self.n_samples_}"
+                + (", one left out per query)." if available < self.n_samples_ else ").")
+            )
+        with faiss_threads(self.n_jobs):
+            return self._query(self._search(), Q, n_neighbors, excl)
+
+    def _query(self, backend, Q, k, excl):
+        """Search query blocks with ``backend``; memory bounded by ``block_bytes``."""
+        n_q = len(Q)
+        dist = np.empty((n_q, k))
+        ind = np.empty((n_q, k), dtype=np.int64)
+        qb, bb = self._blocks(n_q)
+        for q0 in range(0, n_q, qb):
+            q1 = min(n_q, q0 + qb)
+            block = Q.take(slice(q0, q1))
+            dist[q0:q1], ind[q0:q1] = backend.kneighbors(
+                block.search_vectors(self._shift), block, self._bank, k,
+                None if excl is None else excl[q0:q1], qb * bb,
+            )
+        return dist, ind
+
+    def _blocks(self, n_q):
+        """Query rows per block and candidate scores per query row held at once.
+
+        ``qb`` query vectors (``4 qb d`` bytes) and ``qb x bb`` candidate
+        scores (``4 qb bb`` bytes) each stay within ``block_bytes``.
+        """
+        qb = int(max(1, min(n_q, _MAX_QUERY_BLOCK, self.block_bytes // (4 * self.n_features_in_))))
+        bb = int(max(1, min(self.n_samples_, self.block_bytes // (4 * qb))))
+        return qb, bb
+
+    def bank_kneighbors(self, X, n_neighbors=1):
+        """For every bank vector, its nearest rows of ``X`` (exact).
+
+        This is the reverse of `kneighbors`: the bank vectors are the
+        queries and the rows of ``X`` the candidates. It updates the
+        neighbour lists of a bank when new vectors arrive.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_candidates, n_features)
+            Candidate vectors.
+        n_neighbors : int, default=1
+            Number of neighbours per bank vector (at most ``n_candidates``).
+
+        Returns
+        -------
+        dist : ndarray of shape (n_samples_, n_neighbors), float64
+            Distances, increasing along each row.
+        ind : ndarray of shape (n_samples_, n_neighbors), int64
+            Row indices into ``X``.
+        """
+        self._check_fitted()
+        X = check_bank_like(X, self.n_features_in_, "Candidates")
+        if not isinstance(n_neighbors, Integral) or not 1 <= n_neighbors <= X.shape[0]:
+            raise ValueError(
+                f"n_neighbors must be an int in [1, {X.shape[0]}], got {n_neighbors!r}."
+            )
+        other = NeighborIndex(
+            metric=self.metric, algorithm="brute", n_jobs=self.n_jobs, block_bytes=self.block_bytes
+        )
+        rows = make_rows(check_vectors(X, "The candidates"), self.metric, self._shift, "The candidates")
+        other._set_bank(rows, self._shift)  # same search space as this bank
+        with faiss_threads(self.n_jobs):
+            return other._query(other._search(), self._bank, n_neighbors, None)
+
+    def _check_fitted(self):
+        if not hasattr(self, "_bank"):
+            raise ValueError("This NeighborIndex has no bank yet: call fit first.")
+
+    def _exclusions(self, n_q, exclude, exclude_self):
+        if exclude_self:
+            if exclude is not None:
+                raise ValueError("Pass either exclude or exclude_self, not both.")
+            if n_q != self.n_samples_:
+                raise ValueError(
+                    "exclude_self=True needs the queries to be the bank rows "
+                    f"({self.n_samples_}), got {n_q} queries."
+                )
+            return np.arange(n_q, dtype=np.int64)
+        if exclude is None:
+            return None
+        excl = np.asarray(exclude, dtype=np.int64).reshape(-1)
+        if excl.shape[0] != n_q:
+            raise ValueError(
+                f"exclude must hold one bank index per query ({n_q}), got {excl.shape[0]}."
+            )
+        if (excl >= self.n_samples_).any():
+            raise ValueError("exclude holds an index beyond the bank size.")
+        return excl

@@ -1,0 +1,192 @@
+"""The two metrics: search-space vectors (float32) and exact float64 distances.
+
+Every search backend works on *search-space* vectors, float32 rows in which
+a larger inner product or a smaller squared L2 distance means a nearer
+neighbour:
+
+* ``"cosine"``: the unit rows ``x / |x|``; a zero row stays zero, so its
+  similarity to everything is 0 (distance 1, as in
+  `sklearn.metrics.pairwise.cosine_distances`), and a `ZeroNormWarning`
+  names it.
+* ``"euclidean"``: the rows minus a fixed shift (the mean of the bank when
+  it was fitted): distances are translation invariant and smaller norms
+  mean smaller float32 errors.
+
+Returned distances never come from the float32 search: `exact_distances`
+recomputes them in float64 from the vectors as given (converted to float32),
+as `sklearn.neighbors.NearestNeighbors` does on float64 copies, and
+`order_by_distance` sorts them, equal distances by increasing bank index.
+"""
+
+# License: MIT
+
+import warnings
+
+import numpy as np
+
+from ._validation import ROW_CHUNK, list_rows
+
+__all__ = ["Rows", "ZeroNormWarning", "exact_distances", "make_rows", "order_by_distance"]
+
+
+class ZeroNormWarning(UserWarning):
+    """A zero vector was given to the cosine metric (distance 1 to everything)."""
+
+
+class Rows:
+    """Vectors as given (float32) and their search-space statistics.
+
+    Parameters
+    ----------
+    raw : ndarray of shape (n, d), float32
+        The vectors as given.
+    scale : ndarray of shape (n,), float32, or None
+        ``1 / |x|`` (cosine; 0 for a zero row); None for euclidean.
+    sq : ndarray of shape (n,), float64
+        Squared norm in the search space: 1 or 0 (cosine), ``|x - shift|^2``
+        (euclidean).
+    """
+
+    __slots__ = ("raw", "scale", "sq")
+
+    def __init__(self, raw, scale, sq):
+        self.raw, self.scale, self.sq = raw, scale, sq
+
+    def __len__(self):
+        return self.raw.shape[0]
+
+    def take(self, rows):
+        """The rows ``rows`` (an index array or a slice) as a new `Rows`."""
+        return Rows(
+            np.ascontiguousarray(self.raw[rows]),
+            None if self.scale is None else self.scale[rows],
+            self.sq[rows],
+        )
+
+    def concat(self, other):
+        """These rows followed by ``other``."""
+        return Rows(
+            np.concatenate([self.raw, other.raw]),
+            None if self.scale is None else np.concatenate([self.scale, other.scale]),
+            np.concatenate([self.sq, other.sq]),
+        )
+
+    def search_vectors(self, shift, start=0, stop=None):
+        """Rows ``start:stop`` in the search space (float32, C-contiguous)."""
+        block = self.raw[start:stop]
+        if self.scale is not None:
+            return np.ascontiguousarray(block * self.scale[start:stop, None])
+        return np.ascontiguousarray(block - shift)
+
+
+def _sq_norms(X):
+    out = np.empty(X.shape[0], dtype=np.float64)
+    for s in range(0, X.shape[0], ROW_CHUNK):
+        block = X[s : s + ROW_CHUNK]
+        out[s : s + ROW_CHUNK] = np.einsum("ij,ij->i", block, block, dtype=np.float64)
+    return out
+
+
+def make_rows(X, metric, shift, what, offset=0):
+    """`Rows` of validated float32 vectors ``X`` for ``metric``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d), float32
+        Vectors (checked by `check_vectors`).
+    metric : {"cosine", "euclidean"}
+        Distance.
+    shift : ndarray of shape (d,), float32
+        Translation of the euclidean search space (unused by cosine).
+    what : str
+        Name of the vectors in the zero-norm warning.
+    offset : int, default=0
+        Added to the row numbers in the warning (rows appended to a bank).
+
+    Returns
+    -------
+    rows : Rows
+    """
+    if metric == "cosine":
+        sq = _sq_norms(X)
+        zero = sq == 0.0
+        if zero.any():
+            warnings.warn(
+                f"{what} has zero-norm row(s) {list_rows(np.flatnonzero(zero) + offset)}: "
+                "a zero vector has no direction, so its cosine distance to any "
+                "vector is taken as 1 (as in sklearn.metrics.pairwise."
+                "cosine_distances). Check these embeddings or use metric='euclidean'.",
+                ZeroNormWarning,
+                stacklevel=3,
+            )
+        with np.errstate(divide="ignore"):
+            scale = np.where(zero, 0.0, 1.0 / np.sqrt(sq)).astype(np.float32)
+        return Rows(X, scale, np.where(zero, 0.0, 1.0))
+    sq = np.empty(X.shape[0], dtype=np.float64)
+    for s in range(0, X.shape[0], ROW_CHUNK):
+        sq[s : s + ROW_CHUNK] = _sq_norms(X[s : s + ROW_CHUNK] - shift)
+    return Rows(X, None, sq)
+
+
+def exact_distances(metric, queries, bank, rows, cols):
+    """float64 distances between ``queries.raw[rows]`` and ``bank.raw[cols]`` (pairs).
+
+    Parameters
+    ----------
+    metric : {"cosine", "euclidean"}
+        Distance.
+    queries, bank : Rows
+        The two sets of vectors.
+    rows, cols : ndarray of shape (n_pairs,), int
+        The pairs.
+
+    Returns
+    -------
+    dist : ndarray of shape (n_pairs,), float64
+        ``1 - cos`` (1 where either vector is zero, clipped to ``[0, 2]``)
+        or the euclidean distance.
+    """
+    out = np.empty(rows.shape[0], dtype=np.float64)
+    step = max(1, (32 * 2**20) // (8 * bank.raw.shape[1]))
+    for s in range(0, rows.shape[0], step):
+        q = queries.raw[rows[s : s + step]].astype(np.float64)
+        b = bank.raw[cols[s : s + step]].astype(np.float64)
+        if metric == "cosine":
+            norm = np.sqrt(np.einsum("ij,ij->i", q, q) * np.einsum("ij,ij->i", b, b))
+            dot = np.einsum("ij,ij->i", q, b)
+            zero = norm == 0.0  # zero vectors: distance 1 to everything
+            norm[zero] = 1.0
+            dot[zero] = 0.0
+            out[s : s + step] = 1.0 - dot / norm
+        else:
+            diff = q - b
+            out[s : s + step] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    if metric == "cosine":
+        np.clip(out, 0.0, 2.0, out=out)
+    return out
+
+
+def order_by_distance(dist, ind):
+    """Per-row order by increasing distance, equal distances by increasing index.
+
+    Parameters
+    ----------
+    dist : ndarray of shape (n, m), float64
+    ind : ndarray of shape (n, m), int
+
+    Returns
+    -------
+    order : ndarray of shape (n, m)
+        Column order of each row (use with ``np.take_along_axis``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_echo.neighbors._space import order_by_distance
+    >>> order_by_distance(np.array([[0.5, 0.1, 0.5]]), np.array([[9, 4, 2]]))
+    array([[1, 2, 0]])
+    """
+    o1 = np.argsort(ind, axis=1, kind="stable")
+    d1 = np.take_along_axis(dist, o1, 1)
+    o2 = np.argsort(d1, axis=1, kind="stable")
+    return np.take_along_axis(o1, o2, 1)

@@ -1,0 +1,59 @@
+"""Thread count of a search: scikit-learn's ``n_jobs``, scoped to the search.
+
+faiss runs its searches and graph builds on OpenMP threads. `faiss_threads`
+sets their number to ``sklearn_echo.device.effective_n_jobs(n_jobs)`` (so
+``None`` is 1 unless a ``joblib.parallel_config`` context says otherwise,
+and ``-1`` is every core) for the duration of a block, then puts the
+previous setting back. The OpenMP setting belongs to the calling thread, so
+searches running in several threads at once do not disturb each other.
+"""
+
+# License: MIT
+
+from contextlib import contextmanager
+
+__all__ = ["faiss_threads", "import_faiss"]
+
+
+def import_faiss():
+    """The ``faiss`` module (imported on first use: it loads a large library)."""
+    import faiss
+
+    return faiss
+
+
+@contextmanager
+def faiss_threads(n_jobs):
+    """Run a block with ``effective_n_jobs(n_jobs)`` faiss threads, then restore.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        scikit-learn's ``n_jobs``.
+
+    Yields
+    ------
+    n_threads : int
+        The thread count in effect inside the block.
+
+    Examples
+    --------
+    >>> import faiss
+    >>> from sklearn_echo.neighbors._threads import faiss_threads
+    >>> before = faiss.omp_get_max_threads()
+    >>> with faiss_threads(1) as n:
+    ...     n, faiss.omp_get_max_threads()
+    (1, 1)
+    >>> faiss.omp_get_max_threads() == before
+    True
+    """
+    from sklearn_echo.device import effective_n_jobs
+
+    faiss = import_faiss()
+    n = effective_n_jobs(n_jobs)
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n)
+    try:
+        yield n
+    finally:
+        faiss.omp_set_num_threads(previous)
