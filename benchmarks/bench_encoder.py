@@ -6,7 +6,7 @@ Methods (ECHO-Small architecture, random weights, seeded; the same weights in al
                  time, whole-signal spectrogram, chunks one after another, all bands of a
                  chunk batched, torch's ``nn.TransformerEncoder`` (fast path), every token
                  through the final norm (utterance and segments), float32.
-  (b) fp32       ``sklearn_echo.echo.inference.embed_signals`` in float32, utterance only
+  (b) fp32       ``sklearn_echo.echo.pipeline.embed_signals`` in float32, utterance only
                  (what ``EchoEmbedder.transform`` computes by default).
   (c) bf16       the same in bfloat16 (``encoder.to(torch.bfloat16)``).
 
@@ -40,6 +40,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import copy
 import json
 import os
@@ -59,13 +60,15 @@ sys.path.insert(0, str(HERE))
 
 from reference_loop import ReferenceEcho, check_against_fixture  # noqa: E402
 
-from sklearn_echo.echo import model as echo_model  # noqa: E402
-from sklearn_echo.echo.inference import (  # noqa: E402
+from sklearn_echo.echo.batching import (  # noqa: E402
     _BatchRunner,
+    combine_chunks,
     default_batch_tokens,
-    embed_signals,
+    encode_chunks,
     plan_chunks,
 )
+from sklearn_echo.echo.kernels import KernelOptions  # noqa: E402
+from sklearn_echo.echo.pipeline import embed_signals  # noqa: E402
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder  # noqa: E402
 from sklearn_echo.echo.bands import band_plan  # noqa: E402
 
@@ -345,6 +348,23 @@ def main_long(args):
 
 
 # -- ablation ----------------------------------------------------------------------------
+def with_kernels(enc: EchoEncoder, switches: dict) -> EchoEncoder:
+    """A copy of ``enc`` (same weights, device and dtype) built with other kernel options."""
+    if not switches:
+        return enc
+    param = enc.cls_token
+    copy = EchoEncoder(enc.config, KernelOptions(**switches))
+    copy.load_state_dict(enc.state_dict())
+    return copy.to(device=param.device, dtype=param.dtype).eval().requires_grad_(False)
+
+
+def embed_utterances(enc, sigs, *, batch_tokens=None, batch_workers=True):
+    """Utterance embeddings of validated mono signals (``embed_signals`` without input checks)."""
+    jobs = plan_chunks(sigs, enc.config.chunk_frames)
+    encoded = encode_chunks(enc, jobs, batch_tokens=batch_tokens, batch_workers=batch_workers)
+    return combine_chunks(jobs, encoded, len(sigs))
+
+
 def main_ablate(args):
     """Each fast path off in turn, and the batch size, interleaved on the 16 kHz clips.
 
@@ -359,25 +379,30 @@ def main_ablate(args):
     if not args.quick:
         sigs = sigs[: args.ablate_clips]
     seconds = audio_seconds(sigs)
-    defaults = dict(echo_model.FAST_PATHS)
+    options = [f.name for f in dataclasses.fields(KernelOptions)] + ["batch_workers"]
     variants = [("all fast paths (default)", {}, None)]
-    variants += [(f"without {k}", {k: False}, None) for k in defaults]
+    variants += [(f"without {k}", {k: False}, None) for k in options]
     variants += [(f"batch_tokens={bt}", {}, bt) for bt in (2048, 8192, 16384)]
     print(f"default batch_tokens on {device}: {default_batch_tokens(device)}")
     for dtype_key in args.ablate_methods.split(","):
         enc = models[dtype_key]
+        # one encoder per kernel choice: KernelOptions are fixed when an encoder is built
+        encoders = {
+            name: with_kernels(enc, {k: v for k, v in switches.items() if k != "batch_workers"})
+            for name, switches, _ in variants
+        }
         wall = {name: [] for name, _, _ in variants}
         cpu = {name: [] for name, _, _ in variants}
         for r in range(args.repeats + 1):
             for name, switches, bt in variants:
-                echo_model.FAST_PATHS.update(defaults)
-                echo_model.FAST_PATHS.update(switches)
                 t0, c0 = time.perf_counter(), time.process_time()
-                embed_signals(enc, sigs, batch_tokens=bt)
+                embed_utterances(
+                    encoders[name], sigs, batch_tokens=bt,
+                    batch_workers=switches.get("batch_workers", True),
+                )
                 if r:  # the first round is a warm-up
                     wall[name].append(time.perf_counter() - t0)
                     cpu[name].append(time.process_time() - c0)
-        echo_model.FAST_PATHS.update(defaults)
         base, cbase = min(wall[variants[0][0]]), min(cpu[variants[0][0]])
         print(f"\n== {LABELS[dtype_key]}, {len(sigs)} clips x 10 s at 16 kHz, "
               f"{args.repeats} interleaved repeats ==")

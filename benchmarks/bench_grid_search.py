@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-import sklearn_echo.embedder as embedder_module
+import sklearn_echo.echo.pipeline as pipeline_module
 from sklearn_echo import EchoEmbedder
 from sklearn_echo.echo.cache import cache_info, clear_cache
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder
@@ -64,13 +64,13 @@ def main(argv=None):
     print(f"{len(X)} clips, {audio:.0f} s of audio, model {'random ECHO-Small' if args.model is None else model}")
 
     calls = []
-    real = embedder_module.encode_chunks
+    real = pipeline_module.encode_chunks
 
     def counting(encoder, jobs, **kw):
         calls.extend(hash(j.samples.tobytes()) for j in jobs)
         return real(encoder, jobs, **kw)
 
-    embedder_module.encode_chunks = counting
+    pipeline_module.encode_chunks = counting
     EchoEmbedder(model=model, dtype=args.dtype, cache=False).fit_transform(X[:1])  # load the model
 
     clear_cache()

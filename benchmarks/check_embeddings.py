@@ -33,10 +33,7 @@ def make_embeddings() -> dict[str, np.ndarray]:
     from sklearn_echo import EchoEmbedder
     from sklearn_echo.echo.checkpoint import load_encoder
 
-    try:
-        from sklearn_echo.echo.pipeline import embed_signals
-    except ImportError:  # layout before the echo/ package
-        from sklearn_echo.echo.inference import embed_signals
+    from sklearn_echo.echo.pipeline import embed_signals
 
     model = str(FIXTURE / "tiny_echo.safetensors")
     sig = np.load(FIXTURE / "signals.npz")

@@ -127,12 +127,20 @@ def layout_matrix(
     raise ValueError(f"unknown band_layout {layout!r}; use one of {LAYOUTS}")
 
 
-def apply_layout(vectors: np.ndarray, matrix: np.ndarray, embed_dim: int) -> np.ndarray:
-    """Map band-concatenated vectors ``(..., B * D)`` to slot-concatenated ``(..., K * D)``."""
-    lead = vectors.shape[:-1]
-    bands = vectors.reshape(*lead, matrix.shape[1], embed_dim)
+def apply_layout(bands: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Map band vectors ``(..., B, D)`` to slot-concatenated features ``(..., K * D)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_echo.band_layout import apply_layout, layout_matrix
+    >>> bands = np.ones((7, 4), dtype=np.float32)          # 7 bands of D = 4 (16 kHz)
+    >>> apply_layout(bands, layout_matrix("mean", 16000, 1)).shape
+    (4,)
+    """
+    lead = bands.shape[:-2]
     slots = np.einsum("kb,...bd->...kd", matrix, bands, optimize=True)
-    return np.ascontiguousarray(slots.reshape(*lead, matrix.shape[0] * embed_dim), dtype=np.float32)
+    return np.ascontiguousarray(slots.reshape(*lead, -1), dtype=np.float32)
 
 
 def describe_slots(layout: str, k: int) -> list[str]:

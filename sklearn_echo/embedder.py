@@ -6,18 +6,14 @@ import os
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .band_layout import LAYOUTS, apply_layout, describe_slots, layout_matrix, n_slots
-from .echo.cache import content_key, memory_cache
-from .echo.checkpoint import get_encoder
+from .echo.bands import WINDOW_SECONDS
 from .echo.models import DEFAULT_MODEL
-from .echo.inference import chunk_starts, combine_chunks, encode_chunks, plan_chunks
 from .signals import SignalError, check_signal_input
-from .echo.bands import WINDOW_SECONDS, n_frames
 
 __all__ = ["EchoEmbedder"]
 
@@ -28,29 +24,6 @@ BLOCK_SAMPLES = 2**25
 float32: a folder of recordings is embedded in bounded memory. Every file is read
 and checked once before the first block, so a bad file stops the call before any
 embedding is computed."""
-
-
-def _n_chunks(n_samples: int, sample_rate: float, chunk_frames: int) -> int:
-    """Encoder chunks of one channel of ``n_samples`` at ``sample_rate``."""
-    return len(chunk_starts(n_frames(n_samples, sample_rate), chunk_frames))
-
-
-def _encode_group(model, revision, device, dtype, jobs, batch_tokens):
-    """Worker side of ``n_jobs``: load the model once per process, encode some chunks."""
-    encoder = get_encoder(model, revision, device=device, dtype=dtype)
-    return encode_chunks(encoder, jobs, batch_tokens=batch_tokens)
-
-
-def _split_balanced(jobs: list, n_groups: int) -> list[list[int]]:
-    """Indices of ``jobs`` in ``n_groups`` groups of about equal sample counts."""
-    order = sorted(range(len(jobs)), key=lambda j: -len(jobs[j].samples))
-    groups: list[list[int]] = [[] for _ in range(n_groups)]
-    loads = [0] * n_groups
-    for j in order:
-        g = loads.index(min(loads))
-        groups[g].append(j)
-        loads[g] += len(jobs[j].samples)
-    return [g for g in groups if g]
 
 
 class EchoEmbedder(TransformerMixin, BaseEstimator):
@@ -203,8 +176,50 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         self.mat_key = mat_key
 
     # ------------------------------------------------------------------ helpers
-    def _encoder(self):
-        return get_encoder(self.model, self.revision, device=self.device, dtype=self.dtype)
+    def __getstate__(self):
+        # the resolved checkpoint belongs to this process: a copy resolves again
+        # (once) where it is unpickled
+        state = super().__getstate__()
+        state.pop("_encoder_spec", None)
+        return state
+
+    def _spec(self):
+        """The resolved checkpoint (`EncoderSpec`): found in ``fit``, never per call.
+
+        An unpickled copy resolves once in its process and checks that the
+        checkpoint found there is the one it was fitted with.
+        """
+        from .echo.pipeline import EncoderSpec
+
+        spec = self.__dict__.get("_encoder_spec")
+        if spec is None:
+            spec = EncoderSpec.resolve(
+                self.model, self.revision, device=self.device, dtype=self.dtype
+            )
+            fitted = getattr(self, "model_fingerprint_", None)
+            if fitted is not None and spec.fingerprint != fitted:
+                raise ValueError(
+                    f"model {self.model!r} resolves to {spec.path} with SHA-256 "
+                    f"{spec.fingerprint}, but this EchoEmbedder was fitted with a checkpoint "
+                    f"of SHA-256 {fitted}: embeddings would not match; use the checkpoint it "
+                    "was fitted with or fit again"
+                )
+            self._encoder_spec = spec
+        elif (spec.device, spec.dtype) != (str(self.device), str(self.dtype)):
+            spec = type(spec)(spec.path, spec.fingerprint, str(self.device), str(self.dtype))
+            self._encoder_spec = spec
+        return spec
+
+    def _pipeline(self):
+        from .echo.pipeline import EmbeddingPipeline
+
+        return EmbeddingPipeline(
+            self._spec(),
+            batch_size=self.batch_size,
+            cache=self.cache,
+            n_jobs=self.n_jobs,
+            progress=self.progress,
+        )
 
     def _load(self, X, sample_rate, *, reset: bool):
         """Validate X through the shared signal-input check; returns `ScannedSignals`."""
@@ -245,106 +260,30 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
             pairs.extend((i, row) for row in rows)
         return pairs
 
-    def _settings(self, encoder) -> str:
-        return f"{encoder.fingerprint}|{self.dtype}|{encoder.cls_token.device.type}"
-
-    def _batch_tokens(self, encoder):
-        if self.batch_size is None:
-            return None
-        return int(self.batch_size) * (encoder.config.max_patches + 1)
-
-    def _encode_jobs(self, encoder, jobs, segments: bool, bar=None):
-        """Encode chunk jobs, in this process or over ``n_jobs`` workers.
-
-        ``bar``: a progress bar advanced by one per chunk (the caller's, spanning
-        several calls); without it one is made here when ``progress`` is set.
-        """
-        kwargs = {}
-        bt = self._batch_tokens(encoder)
-        if bt is not None:
-            kwargs["batch_tokens"] = bt
-        n_jobs = 1 if self.n_jobs is None else self.n_jobs
-        if n_jobs == 1 or segments or len(jobs) < 2:
-            own_bar = None
-            if bar is None and self.progress:
-                from tqdm.auto import tqdm
-
-                bar = own_bar = tqdm(total=len(jobs), desc="ECHO", unit="chunk")
+    def _layout_matrices(self, infos) -> dict:
+        """The band-layout matrix of every sampling rate in ``infos`` (errors name the items)."""
+        if self.band_layout == "concat":
+            n_slots("concat", [s.sample_rate for s in infos], self._band_width)
+        matrices, problems = {}, {}
+        for s in infos:
+            if s.sample_rate in matrices or s.sample_rate in problems:
+                continue
             try:
-                return encode_chunks(encoder, jobs, segments=segments, progress=bar, **kwargs)
-            finally:
-                if own_bar is not None:
-                    own_bar.close()
-        if n_jobs < 0:
-            n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
-        groups = _split_balanced(jobs, min(n_jobs, len(jobs)))
-        parts = Parallel(n_jobs=n_jobs, verbose=10 if self.progress else 0)(
-            delayed(_encode_group)(
-                self.model,
-                self.revision,
-                self.device,
-                self.dtype,
-                [jobs[j] for j in g],
-                kwargs.get("batch_tokens"),
-            )
-            for g in groups
-        )
-        out: list = [None] * len(jobs)
-        for g, part in zip(groups, parts):
-            for j, r in zip(g, part):
-                out[j] = r
-        if bar is not None:
-            bar.update(len(jobs))
-        return out
-
-    def _band_vectors(self, signals, channels, bar=None):
-        """Raw per-band utterance vectors (B*D,) of every channel, through the cache.
-
-        ``bar`` (optional) advances by every chunk, computed or found in the cache.
-        """
-        encoder = self._encoder()
-        settings = self._settings(encoder)
-        directory = None if isinstance(self.cache, bool) else os.fspath(self.cache)
-        use_cache = self.cache is not False
-        vectors: list = [None] * len(channels)
-        keys: list = [None] * len(channels)
-        todo = []
-        cached_chunks = 0
-        for c, (i, data) in enumerate(channels):
-            if use_cache:
-                keys[c] = content_key(data, signals[i].sample_rate, settings)
-                hit = memory_cache.get(keys[c], directory)
-                if hit is not None:
-                    vectors[c] = hit
-                    cached_chunks += _n_chunks(
-                        data.shape[-1], signals[i].sample_rate, encoder.config.chunk_frames
-                    )
-                    continue
-            todo.append(c)
-        if bar is not None and cached_chunks:
-            bar.update(cached_chunks)
-        if todo:
-            mono = [(channels[c][1], signals[channels[c][0]].sample_rate) for c in todo]
-            jobs = plan_chunks(mono, encoder.config.chunk_frames)
-            encoded = self._encode_jobs(encoder, jobs, segments=False, bar=bar)
-            for c, out in zip(todo, combine_chunks(jobs, encoded, len(todo))):
-                vectors[c] = out.utterance
-                if use_cache:
-                    memory_cache.put(keys[c], out.utterance, directory)
-        return vectors
-
-    def _assemble(self, signals, channels, per_channel):
-        """Apply the band layout per channel and combine channels into rows."""
-        d, k = self.embed_dim_, self.n_slots_
-        grouped: list[list] = [[] for _ in signals]
-        matrices: dict = {}
-        for (i, _), vec in zip(channels, per_channel):
-            sr = signals[i].sample_rate
-            if sr not in matrices:
-                matrices[sr] = layout_matrix(
-                    self.band_layout, sr, k, self._band_width, float(self.sample_rates_.min())
+                matrices[s.sample_rate] = layout_matrix(
+                    self.band_layout, s.sample_rate, self.n_slots_, self._band_width,
+                    float(self.sample_rates_.min()),
                 )
-            grouped[i].append(apply_layout(vec, matrices[sr], d))
+            except ValueError as exc:
+                problems[s.sample_rate] = f"{s.source}: {exc}"
+        if problems:
+            raise SignalError("; ".join(problems.values()))
+        return matrices
+
+    def _assemble(self, signals, channels, per_channel, matrices):
+        """Apply the band layout per channel and combine channels into rows."""
+        grouped: list[list] = [[] for _ in signals]
+        for (i, _), vectors in zip(channels, per_channel):
+            grouped[i].append(apply_layout(vectors, matrices[signals[i].sample_rate]))
         rows = []
         for parts in grouped:
             if self.multichannel == "mean":
@@ -353,7 +292,29 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
                 rows.append(np.concatenate(parts, axis=-1))
         return rows
 
+    def _run(self, scanned, kind: str):
+        """Rows of ``scanned`` through the pipeline, block by block (``kind``: band_vectors or segments)."""
+        infos = scanned.infos
+        matrices = self._layout_matrices(infos)
+        self._check_channels(infos)
+        pipeline = self._pipeline()
+        per_channel = 1 if self.multichannel == "first" else None
+        sizes = [
+            (s.n_samples, s.sample_rate)
+            for s in infos
+            for _ in range(per_channel or s.n_channels)
+        ]
+        rows = []
+        with pipeline.progress(sizes):
+            for block in scanned.blocks(BLOCK_SAMPLES):
+                channels = self._channels(block)
+                mono = [(data, block[i].sample_rate) for i, data in channels]
+                vectors = getattr(pipeline, kind)(mono)
+                rows += self._assemble(block, channels, vectors, matrices)
+        return rows
+
     # ------------------------------------------------------------------ sklearn API
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_rate=None):
         """Validate ``X`` and record what ``transform`` needs (no embedding is computed).
 
@@ -376,8 +337,7 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         return self
 
     def _load_for_fit(self, X, sample_rate):
-        self._validate_params()
-        for attr in ("n_features_in_", "feature_names_in_"):
+        for attr in ("n_features_in_", "feature_names_in_", "model_fingerprint_", "_encoder_spec"):
             self.__dict__.pop(attr, None)
         signals = self._load(X, sample_rate, reset=True)
         if not len(signals):
@@ -386,8 +346,8 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
 
     def _fit(self, scanned):
         signals = scanned.infos
-        encoder = self._encoder()
-        cfg = encoder.config
+        spec = self._spec()
+        cfg = spec.load().config
         self._band_width = cfg.band_width
         rates = np.array(sorted({s.sample_rate for s in signals}), dtype=np.float64)
         self.embed_dim_ = cfg.embed_dim
@@ -400,7 +360,7 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
             self.n_channels_ = int(signals[0].n_channels)
         else:
             self.n_channels_ = 1
-        self.model_fingerprint_ = encoder.fingerprint
+        self.model_fingerprint_ = spec.fingerprint
         self.n_features_out_ = self.n_channels_ * self.n_slots_ * self.embed_dim_
 
     def _check_transform_input(self, X, sample_rate):
@@ -408,46 +368,9 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         return self._load(X, sample_rate, reset=False)
 
     def _embed(self, scanned):
-        signals = scanned.infos
-        if not signals:
+        if not scanned.infos:
             return np.zeros((0, self.n_features_out_), dtype=np.float32)
-        if self.band_layout == "concat":
-            n_slots("concat", [s.sample_rate for s in signals], self._band_width)
-        problems = {}
-        for s in signals:
-            if s.sample_rate in problems:
-                continue
-            try:
-                layout_matrix(
-                    self.band_layout, s.sample_rate, self.n_slots_, self._band_width,
-                    float(self.sample_rates_.min()),
-                )
-            except ValueError as exc:
-                problems[s.sample_rate] = f"{s.source}: {exc}"
-        if problems:
-            raise SignalError("; ".join(problems.values()))
-        self._check_channels(signals)
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            chunk = self._encoder().config.chunk_frames
-            total = sum(
-                (1 if self.multichannel == "first" else s.n_channels)
-                * _n_chunks(s.n_samples, s.sample_rate, chunk)
-                for s in signals
-            )
-            bar = tqdm(total=total, desc="ECHO", unit="chunk")
-        rows = []
-        try:
-            for block in scanned.blocks(BLOCK_SAMPLES):
-                channels = self._channels(block)
-                per_channel = self._band_vectors(block, channels, bar)
-                rows += self._assemble(block, channels, per_channel)
-        finally:
-            if bar is not None:
-                bar.close()
-        return np.stack(rows).astype(np.float32)
+        return np.stack(self._run(scanned, "band_vectors")).astype(np.float32)
 
     def transform(self, X, sample_rate=None):
         """Embed signals.
@@ -464,6 +387,7 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         """
         return self._embed(self._check_transform_input(X, sample_rate))
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None, sample_rate=None):
         """Fit, then embed ``X`` (reading and validating ``X`` once).
 
@@ -488,15 +412,7 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         list of ndarray, float32
         """
         scanned = self._check_transform_input(X, sample_rate)
-        self._check_channels(scanned.infos)
-        [signals] = scanned.blocks(None)
-        channels = self._channels(signals)
-        encoder = self._encoder()
-        mono = [(data, signals[i].sample_rate) for i, data in channels]
-        jobs = plan_chunks(mono, encoder.config.chunk_frames)
-        encoded = self._encode_jobs(encoder, jobs, segments=True)
-        outs = combine_chunks(jobs, encoded, len(mono))
-        return self._assemble(signals, channels, [o.segments for o in outs])
+        return self._run(scanned, "segments")
 
     def get_feature_names_out(self, input_features=None):
         """Names ``ch{c}_{band}_{j}`` (channel, band slot, dimension) of the output features."""

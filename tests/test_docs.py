@@ -22,7 +22,7 @@ from .test_readme import blocks, commands
 
 DOCS = ROOT / "docs"
 GUIDE_PAGES = [
-    "index.md", "quickstart.md", "input-forms.md", "band-layouts.md", "neighbors.md",
+    "index.md", "architecture.md", "quickstart.md", "input-forms.md", "band-layouts.md", "neighbors.md",
     "degram.md", "performance.md", "scaling.md", "cli.md",
 ]
 API_CONTENT = {  # page -> text its rendered docstrings must contain
@@ -32,7 +32,7 @@ API_CONTENT = {  # page -> text its rendered docstrings must contain
     "degram": ["DEGramClassifier"],
     "signals": ["load_signals", "expand_paths", "SignalError", "SignalFileNotFoundError"],
     "checkpoint": ["load_encoder", "resolve_checkpoint", "ModelNotAvailableError", "EchoConfig"],
-    "inference": ["plan_chunks", "encode_chunks", "band_plan"],
+    "pipeline": ["plan_chunks", "encode_chunks", "band_plan", "EmbeddingPipeline", "KernelOptions"],
     "cli": ["anomaly_label", "class_labels", "build_parser", "EXIT_ERROR"],
 }
 

@@ -13,6 +13,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import sklearn_echo.echo.pipeline as pipeline_module
 import sklearn_echo.embedder as embedder_module
 from sklearn_echo import EchoEmbedder
 from sklearn_echo.echo.cache import cache_info, clear_cache
@@ -283,13 +284,13 @@ def test_unreachable_model_explains_how_to_pass_a_local_file(tmp_path, monkeypat
 def test_grid_search_embeds_each_signal_exactly_once(monkeypatch):
     """GridSearchCV over k (5 values x 5 folds) calls the encoder on exactly N distinct signals."""
     seen = []
-    real = embedder_module.encode_chunks
+    real = pipeline_module.encode_chunks
 
     def counting_encode_chunks(encoder, jobs, **kw):
         seen.extend(hash(job.samples.tobytes()) for job in jobs)
         return real(encoder, jobs, **kw)
 
-    monkeypatch.setattr(embedder_module, "encode_chunks", counting_encode_chunks)
+    monkeypatch.setattr(pipeline_module, "encode_chunks", counting_encode_chunks)
     rng = np.random.default_rng(0)
     n = 30
     X = [rng.standard_normal(1600 + 16 * i).astype(np.float32) for i in range(n)]
@@ -366,13 +367,13 @@ def test_files_are_embedded_block_by_block_with_the_same_result(monkeypatch):
     X = files[:2] + [(_noise(40000), 16000.0)] + files[2:]
     whole = EchoEmbedder(model=TINY, cache=False).fit_transform(X)
     blocks = []
-    real = EchoEmbedder._band_vectors
+    real = EchoEmbedder._assemble
 
-    def spy(self, signals, channels, bar=None):
+    def spy(self, signals, *args):
         blocks.append([s.source for s in signals])
-        return real(self, signals, channels, bar)
+        return real(self, signals, *args)
 
-    monkeypatch.setattr(EchoEmbedder, "_band_vectors", spy)
+    monkeypatch.setattr(EchoEmbedder, "_assemble", spy)
     monkeypatch.setattr(embedder_module, "BLOCK_SAMPLES", 400_000)  # 2.5 clips of 10 s
     emb = EchoEmbedder(model=TINY, cache=False).fit(X)
     assert blocks == []  # fit reads and checks, embeds nothing
@@ -404,7 +405,7 @@ def test_a_bad_file_stops_transform_before_any_embedding(tmp_path, monkeypatch):
     bad.write_bytes(b"RIFF0000WAVEfmt ")
     emb = EchoEmbedder(model=TINY, cache=False).fit(files)
     calls = []
-    monkeypatch.setattr(embedder_module, "encode_chunks", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(pipeline_module, "encode_chunks", lambda *a, **k: calls.append(1))
     monkeypatch.setattr(embedder_module, "BLOCK_SAMPLES", 1)  # one file per block
     with pytest.raises(SignalError, match=r"1 of 4 items of X is invalid: X\[3\] \(.*broken\.wav\)"):
         emb.transform(files + [str(bad)])

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from sklearn_echo.echo.checkpoint import load_encoder
-from sklearn_echo.echo.inference import chunk_starts, embed_signals
+from sklearn_echo.echo.batching import chunk_starts
+from sklearn_echo.echo.pipeline import embed_signals
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder
 from sklearn_echo.echo.bands import band_plan, stft_params
 from sklearn_echo.echo.spectrogram import echo_spectrogram

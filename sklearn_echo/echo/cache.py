@@ -1,8 +1,9 @@
 """Content-addressed embedding cache: the same samples are never embedded twice.
 
 A key is a hash of the samples' bytes, the sampling rate, the checkpoint's
-SHA-256 and the numeric settings (dtype, device type). Values are the raw
-per-band utterance vectors (before any band layout), so one cache serves
+SHA-256 and the numeric settings (dtype, device type, and whether segments
+were asked for). Values are the raw per-band vectors (utterance ``(B, D)``
+or segments ``(P, B, D)``, before any band layout), so one cache serves
 every layout. The in-memory cache is shared by all embedders of a process
 (clones made by ``GridSearchCV`` included) and bounded in bytes; a disk cache
 (``cache="some/dir"``) also persists ``.npy`` files, read back with
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -127,5 +129,19 @@ def cache_info() -> dict:
 
 
 def clear_cache():
-    """Empty the process-wide in-memory embedding cache (disk caches stay)."""
+    """Empty the process-wide in-memory embedding cache and drop the cached encoders.
+
+    Disk caches stay. Encoders (and the GPU memory they hold) are loaded again
+    on next use.
+
+    Examples
+    --------
+    >>> from sklearn_echo.echo.cache import cache_info, clear_cache
+    >>> clear_cache()
+    >>> cache_info()["entries"]
+    0
+    """
     memory_cache.clear()
+    checkpoint = sys.modules.get(__package__ + ".checkpoint")
+    if checkpoint is not None:  # no encoder was ever loaded otherwise
+        checkpoint.clear_encoder_cache()

@@ -29,6 +29,8 @@ __all__ = [
     "infer_config",
     "load_encoder",
     "get_encoder",
+    "cached_encoder",
+    "clear_encoder_cache",
     "checkpoint_fingerprint",
 ]
 
@@ -353,9 +355,14 @@ def load_encoder(
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     path = resolve_checkpoint(model, revision, cache_dir=cache_dir)
+    return _load_file(path, num_heads, dev, dt)
+
+
+def _load_file(path, num_heads, dev: torch.device, dt: torch.dtype, kernels=None) -> EchoEncoder:
+    """The encoder of a resolved checkpoint file, in eval mode on ``dev`` in ``dt``."""
     state = read_state_dict(path)
     config = infer_config(state, num_heads)
-    encoder = EchoEncoder(config)
+    encoder = EchoEncoder(config, kernels)
     wanted = encoder.state_dict().keys()
     encoder.load_state_dict({k: state[k] for k in wanted}, strict=True)
     encoder = encoder.to(device=dev, dtype=dt).eval()
@@ -366,17 +373,58 @@ def load_encoder(
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_encoder(path: str, num_heads, device: str, dtype: str) -> EchoEncoder:
-    return load_encoder(path, num_heads=num_heads, device=device, dtype=dtype)
+def _cached_encoder(path: str, num_heads, device: str, dtype: str, kernels) -> EchoEncoder:
+    dev = torch.device(device)
+    return _load_file(path, num_heads, dev, resolve_dtype(dtype, dev), kernels)
+
+
+def cached_encoder(path, *, num_heads=None, device="auto", dtype="float32", kernels=None):
+    """The encoder of a resolved checkpoint file, loaded once per process and reused.
+
+    The embedding pipeline loads models through this: ``path`` is a file that
+    `resolve_checkpoint` found already, so nothing is asked of the Hub. At most
+    four encoders are kept; `sklearn_echo.echo.cache.clear_cache` drops them.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.safetensors`` or ``.pth`` checkpoint file.
+    num_heads : int, optional
+    device : str or torch.device, default="auto"
+    dtype : {"float32", "bfloat16", "float16"}, default="float32"
+    kernels : KernelOptions, optional
+        Inference kernels (`sklearn_echo.echo.kernels`); default the fastest.
+
+    Returns
+    -------
+    EchoEncoder
+
+    Examples
+    --------
+    >>> from sklearn_echo.echo.checkpoint import cached_encoder
+    >>> path = "../shared/fixtures/echo_reference/tiny_echo.safetensors"
+    >>> cached_encoder(path) is cached_encoder(path)
+    True
+    """
+    dev = resolve_device(device)
+    resolve_dtype(dtype, dev)
+    name = str(dtype).replace("torch.", "")
+    return _cached_encoder(str(path), num_heads, str(dev), name, kernels)
+
+
+def clear_encoder_cache():
+    """Drop every encoder `cached_encoder` holds (and the GPU memory they used)."""
+    _cached_encoder.cache_clear()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def get_encoder(model=DEFAULT_MODEL, revision=None, *, num_heads=None, device="auto", dtype="float32"):
     """Like `load_encoder`, but loaded once per process and reused.
 
-    Estimators call this lazily, so a pickled estimator holds no model and
-    each worker process loads it once, on its own device.
+    Resolves ``model`` (for a Hub id, a look-up in the Hub cache or a
+    download), then returns `cached_encoder` of the file. Estimators resolve
+    once in ``fit`` and then use `cached_encoder` directly.
     """
-    dev = resolve_device(device)
-    resolve_dtype(dtype, dev)
     path = resolve_checkpoint(model, revision)
-    return _cached_encoder(str(path), num_heads, str(dev), str(dtype).replace("torch.", ""))
+    return cached_encoder(path, num_heads=num_heads, device=device, dtype=dtype)

@@ -2,18 +2,29 @@
 
 Parameter names match the published checkpoint's state dict, so a checkpoint
 loads with ``load_state_dict``. The module works on batches of *band
-sequences*; :mod:`sklearn_echo.echo.inference` builds those from signals.
+sequences*; `sklearn_echo.echo.batching` builds those from signals; the kernels are in
+`sklearn_echo.echo.kernels`.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .kernels import (
+    DEFAULT_KERNELS,
+    KernelOptions,
+    attention,
+    fold_queries,
+    linear,
+    linear_add,
+    linear_gelu,
+    pad_rows,
+    pad_rows_3d,
+)
 
 __all__ = ["EchoConfig", "EchoEncoder", "ECHO_SMALL_CONFIG"]
 
@@ -63,151 +74,6 @@ class EchoConfig:
 ECHO_SMALL_CONFIG = EchoConfig()
 
 
-# -- Inference kernels --------------------------------------------------------------
-# Each switch below is measured by ``benchmarks/bench_encoder.py --ablate``; they
-# only change which kernel computes the same quantity, never the result beyond
-# float rounding. Tests and benchmarks may flip them; users never need to.
-FAST_PATHS = {
-    # oneDNN's linear kernels on CPU: fused linear + bias + GELU, linear + bias +
-    # residual-add, and plain linear + bias for the attention projections.
-    "fused_linear": True,
-    # bfloat16 attention on CPU through two batched matmuls and a softmax
-    # (computed in float32) instead of SDPA's CPU flash kernel, which is slow in
-    # bfloat16 for ECHO's short sequences (64 to 126 tokens).
-    "bf16_matmul_attention": True,
-    # CLS-only last layer: attend over the layer input instead of projecting
-    # every token's key and value (any device; see _SelfAttention._folded).
-    "fold_last_layer": True,
-    # On CPU, encode torch.get_num_threads() batches at once, one thread each
-    # (sklearn_echo.echo.inference); off: one batch at a time over all threads.
-    "batch_workers": True,
-}
-
-_MKLDNN_LINEAR = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
-
-
-@functools.lru_cache(maxsize=None)
-def _mkldnn_supports(dtype: torch.dtype) -> bool:
-    """Whether oneDNN's fused linear kernels can run ``dtype`` on this CPU (probed once)."""
-    if _MKLDNN_LINEAR is None or not torch.backends.mkldnn.is_available():
-        return False
-    if dtype == torch.bfloat16:
-        try:
-            if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-                return False
-        except (AttributeError, RuntimeError):
-            return False
-    elif dtype != torch.float32:
-        return False
-    try:
-        x = torch.linspace(-1.0, 1.0, 8).reshape(2, 4).to(dtype)
-        w = torch.linspace(-2.0, 2.0, 12).reshape(3, 4).to(dtype)
-        b = torch.tensor([0.5, -0.25, 1.0], dtype=dtype)
-        y = _MKLDNN_LINEAR(x, w, b, "gelu", [], "none")
-        z = _MKLDNN_LINEAR.binary(x, y, w, b, "add")
-        lin = F.linear(x.float(), w.float(), b.float())
-        expected = lin + F.gelu(lin)
-        return bool(torch.allclose(z.float(), expected, rtol=2e-2, atol=2e-2))
-    except (RuntimeError, TypeError, NotImplementedError):
-        return False
-
-
-def _use_fused(x: torch.Tensor) -> bool:
-    return (
-        FAST_PATHS["fused_linear"]
-        and x.device.type == "cpu"
-        and not torch.is_grad_enabled()
-        and _mkldnn_supports(x.dtype)
-    )
-
-
-def _linear_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """``gelu(x @ W.T + b)`` with exact (erf) GELU; one fused oneDNN call on CPU."""
-    if _use_fused(x):
-        return _MKLDNN_LINEAR(x, weight, bias, "gelu", [], "none")
-    return F.gelu(F.linear(x, weight, bias))
-
-
-def _linear_add(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, residual: torch.Tensor
-) -> torch.Tensor:
-    """``residual + (x @ W.T + b)``; one fused oneDNN call on CPU."""
-    if _use_fused(x):
-        return _MKLDNN_LINEAR.binary(x, residual, weight, bias, "add")
-    return torch.addmm(bias, x, weight.t()).add_(residual)
-
-
-def _attention(q, k, v, mask):
-    """Softmax attention of ``q`` (N, H, Lq, hd) over ``k``, ``v`` (N, H, L, hd).
-
-    ``mask`` is a boolean key mask broadcastable to (N, 1, 1, L), True = attend.
-    Returns (N, H, Lq, hd).
-    """
-    if (
-        FAST_PATHS["bf16_matmul_attention"]
-        and q.device.type == "cpu"
-        and q.dtype == torch.bfloat16
-        and not torch.is_grad_enabled()
-    ):
-        n, h, lq, hd = q.shape
-        length = k.shape[2]
-        scores = torch.baddbmm(
-            q.new_empty(()).expand(n * h, lq, length),
-            q.reshape(n * h, lq, hd),
-            k.reshape(n * h, length, hd).transpose(1, 2),
-            beta=0.0,
-            alpha=hd**-0.5,
-        ).view(n, h, lq, length)
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        # CPU softmax on bfloat16 computes in float32 and rounds once at the end.
-        return torch.matmul(torch.softmax(scores, dim=-1), v)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-
-
-# Matrix kernels take another code path for products of very few rows (on this
-# CPU's MKL, fewer than 12), which rounds differently. Products are padded to at
-# least MIN_ROWS rows so that a sequence's output never depends on how many
-# other sequences share its batch (see tests: subset invariance, batch mixing).
-MIN_ROWS = 16
-
-
-def _pad_rows(t: torch.Tensor) -> torch.Tensor:
-    """``t`` (R, C) with zero rows appended up to ``MIN_ROWS`` rows."""
-    r = t.shape[0]
-    if r >= MIN_ROWS:
-        return t
-    return torch.cat([t, t.new_zeros(MIN_ROWS - r, *t.shape[1:])])
-
-
-def _pad_rows_3d(t: torch.Tensor) -> torch.Tensor:
-    """``t`` (B, R, C) with zero rows appended up to ``MIN_ROWS`` rows per matrix."""
-    r = t.shape[1]
-    if r >= MIN_ROWS:
-        return t
-    return torch.cat([t, t.new_zeros(t.shape[0], MIN_ROWS - r, t.shape[2])], dim=1)
-
-
-def _fold_queries(x: torch.Tensor, queries: int, heads: int) -> bool:
-    """Whether :meth:`_SelfAttention._folded` is cheaper for ``queries`` of ``x``'s positions."""
-    return (
-        FAST_PATHS["fold_last_layer"]
-        and not torch.is_grad_enabled()
-        and queries * heads < x.shape[1]
-    )
-
-
-def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """``F.linear`` over the last dim of ``x``, row-count independent (see ``MIN_ROWS``)."""
-    lead = x.shape[:-1]
-    rows = _pad_rows(x.reshape(-1, x.shape[-1]))
-    if _use_fused(rows):  # oneDNN's kernel: faster than MKL's here (--ablate)
-        out = _MKLDNN_LINEAR(rows, weight, bias, "none", [], "")
-    else:
-        out = F.linear(rows, weight, bias)
-    return out[: math.prod(lead)].reshape(*lead, weight.shape[0])
-
-
 class _SelfAttention(nn.Module):
     """Multi-head self-attention holding ``nn.MultiheadAttention``'s parameter names."""
 
@@ -219,7 +85,7 @@ class _SelfAttention(nn.Module):
         self.out_proj = nn.Linear(dim, dim)
         nn.init.xavier_uniform_(self.in_proj_weight)
 
-    def heads(self, x, mask=None, queries: int | None = None):
+    def heads(self, x, mask=None, queries: int | None = None, kernels: KernelOptions = DEFAULT_KERNELS):
         """Attention output before ``out_proj``, shape (N * Lq, D) with Lq = ``queries`` or L.
 
         ``x`` is (N, L, D); with ``queries=q`` only the first q positions are computed.
@@ -228,22 +94,22 @@ class _SelfAttention(nn.Module):
         h = self.num_heads
         hd = dim // h
         if queries is None:
-            qkv = _linear(x, self.in_proj_weight, self.in_proj_bias)
+            qkv = linear(x, self.in_proj_weight, self.in_proj_bias, kernels)
             q, k, v = qkv.view(n, length, 3, h, hd).permute(2, 0, 3, 1, 4).unbind(0)
             lq = length
-        elif _fold_queries(x, queries, h):
-            return self._folded(x, mask, queries)
+        elif fold_queries(x, queries, h, kernels):
+            return self._folded(x, mask, queries, kernels)
         else:
             w_q, w_kv = self.in_proj_weight.split([dim, 2 * dim])
             b_q, b_kv = self.in_proj_bias.split([dim, 2 * dim])
-            q = _linear(x[:, :queries], w_q, b_q).view(n, queries, h, hd).transpose(1, 2)
-            kv = _linear(x, w_kv, b_kv).view(n, length, 2, h, hd).permute(2, 0, 3, 1, 4)
+            q = linear(x[:, :queries], w_q, b_q, kernels).view(n, queries, h, hd).transpose(1, 2)
+            kv = linear(x, w_kv, b_kv, kernels).view(n, length, 2, h, hd).permute(2, 0, 3, 1, 4)
             k, v = kv.unbind(0)
             lq = queries
         # (N, H, Lq, hd) -> (N * Lq, D); free when the kernel wrote (N, Lq, H, hd).
-        return _attention(q, k, v, mask).transpose(1, 2).reshape(n * lq, dim)
+        return attention(q, k, v, mask, kernels).transpose(1, 2).reshape(n * lq, dim)
 
-    def _folded(self, x, mask, queries: int):
+    def _folded(self, x, mask, queries: int, kernels: KernelOptions):
         """:meth:`heads` for a few queries without projecting keys and values.
 
         For query ``q`` of head ``h``, ``q . (W_k x_j + b_k) = (W_k^T q) . x_j +
@@ -259,9 +125,9 @@ class _SelfAttention(nn.Module):
         w_q, w_k, w_v = self.in_proj_weight.split([dim, dim, dim])
         b_q, _, b_v = self.in_proj_bias.split([dim, dim, dim])
         rows = n * queries
-        q = _linear(x[:, :queries], w_q, b_q).view(rows, h, hd).transpose(0, 1)  # (H, R, hd)
-        # Queries moved to the input space of the keys: (H, R, D), rows padded as in _linear.
-        u = torch.bmm(_pad_rows_3d(q), w_k.view(h, hd, dim))[:, :rows]
+        q = linear(x[:, :queries], w_q, b_q, kernels).view(rows, h, hd).transpose(0, 1)  # (H, R, hd)
+        # Queries moved to the input space of the keys: (H, R, D), rows padded as in `linear`.
+        u = torch.bmm(pad_rows_3d(q), w_k.view(h, hd, dim))[:, :rows]
         u = u.view(h, n, queries, dim).permute(1, 0, 2, 3).reshape(n, h * queries, dim)
         scores = torch.bmm(u, x.transpose(1, 2)).mul_(hd**-0.5)  # (N, H*Lq, L)
         if mask is not None:
@@ -269,7 +135,7 @@ class _SelfAttention(nn.Module):
         ctx = torch.bmm(torch.softmax(scores, dim=-1), x)  # (N, H*Lq, D)
         ctx = ctx.view(n, h, queries, dim).permute(1, 0, 2, 3).reshape(h, rows, dim)
         out = torch.baddbmm(
-            b_v.view(h, 1, hd), _pad_rows_3d(ctx), w_v.view(h, hd, dim).transpose(1, 2)
+            b_v.view(h, 1, hd), pad_rows_3d(ctx), w_v.view(h, hd, dim).transpose(1, 2)
         )[:, :rows]
         return out.transpose(0, 1).reshape(rows, dim)
 
@@ -291,20 +157,21 @@ class _EncoderLayer(nn.Module):
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
 
-    def forward(self, x, mask=None, queries: int | None = None):
+    def forward(self, x, mask=None, queries: int | None = None, kernels: KernelOptions = DEFAULT_KERNELS):
         n, length, dim = x.shape
         lq = length if queries is None else queries
-        residual = _pad_rows((x if queries is None else x[:, :queries]).reshape(n * lq, dim))
+        residual = pad_rows((x if queries is None else x[:, :queries]).reshape(n * lq, dim))
         attn = self.self_attn
-        y = _linear_add(
-            _pad_rows(attn.heads(x, mask, queries)),
+        y = linear_add(
+            pad_rows(attn.heads(x, mask, queries, kernels)),
             attn.out_proj.weight,
             attn.out_proj.bias,
             residual,
+            kernels,
         )
         y = self.norm1(y)
-        hidden = _linear_gelu(y, self.linear1.weight, self.linear1.bias)
-        y = self.norm2(_linear_add(hidden, self.linear2.weight, self.linear2.bias, y))
+        hidden = linear_gelu(y, self.linear1.weight, self.linear1.bias, kernels)
+        y = self.norm2(linear_add(hidden, self.linear2.weight, self.linear2.bias, y, kernels))
         return y[: n * lq].view(n, lq, dim)
 
 
@@ -334,6 +201,9 @@ class EchoEncoder(nn.Module):
     Parameters
     ----------
     config : EchoConfig
+    kernels : KernelOptions, optional
+        Which inference kernels run (`sklearn_echo.echo.kernels`); fixed for
+        the encoder's life. Defaults to the fastest measured ones.
 
     Notes
     -----
@@ -355,9 +225,10 @@ class EchoEncoder(nn.Module):
     torch.Size([3, 11, 128])
     """
 
-    def __init__(self, config: EchoConfig = ECHO_SMALL_CONFIG):
+    def __init__(self, config: EchoConfig = ECHO_SMALL_CONFIG, kernels: KernelOptions | None = None):
         super().__init__()
         self.config = config
+        self.kernels = DEFAULT_KERNELS if kernels is None else kernels
         d = config.embed_dim
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.pos_embed = nn.Parameter(torch.zeros(1, config.max_patches + 1, d))
@@ -418,7 +289,7 @@ class EchoEncoder(nn.Module):
         layers = self.encoder.layers
         last = len(layers) - 1
         for i, layer in enumerate(layers):
-            x = layer(x, mask, 1 if (cls_only and i == last) else None)
+            x = layer(x, mask, 1 if (cls_only and i == last) else None, self.kernels)
         x = self.norm(x)
         return x[:, 0] if cls_only else x
 

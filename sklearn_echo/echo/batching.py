@@ -1,4 +1,4 @@
-"""Batched ECHO inference over many signals of any lengths and sampling rates.
+"""Chunks and batches: from mono signals to encoder outputs, in large batches.
 
 A signal's spectrogram is cut into 2000-frame chunks (the last one overlapping
 when the length is not a multiple), every chunk into frequency bands, and every
@@ -20,18 +20,18 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
-from .model import FAST_PATHS, EchoEncoder
-from .bands import WINDOW_SECONDS, band_plan, n_frames, stft_params
+from .model import EchoEncoder
+from .bands import band_plan, n_frames, stft_params
 from .spectrogram import echo_spectrogram, frequency_encoding
 
 __all__ = [
     "ChunkJob",
     "EchoOutput",
     "chunk_starts",
+    "n_chunks",
     "plan_chunks",
     "encode_chunks",
     "combine_chunks",
-    "embed_signals",
     "signal_mean",
     "default_batch_tokens",
 ]
@@ -43,10 +43,10 @@ CPU_BATCH_TOKENS = 4096
 class EchoOutput(NamedTuple):
     """ECHO embeddings of one mono signal.
 
-    utterance : ndarray of shape (n_bands * D,)
-        Mean over chunks of the concatenated per-band CLS outputs.
-    segments : ndarray of shape (n_patches_total, n_bands * D) or None
-        Patch-token outputs, bands concatenated per row; chunks stacked in order.
+    utterance : ndarray of shape (n_bands, D)
+        Mean over chunks of the per-band CLS outputs.
+    segments : ndarray of shape (n_patches_total, n_bands, D) or None
+        Patch-token outputs per band; chunks stacked in order.
     """
 
     utterance: np.ndarray
@@ -89,7 +89,7 @@ def chunk_starts(total_frames: int, chunk_frames: int = 2000) -> list[tuple[int,
 
     Examples
     --------
-    >>> from sklearn_echo.echo.inference import chunk_starts
+    >>> from sklearn_echo.echo.batching import chunk_starts
     >>> chunk_starts(498)
     [(0, 498)]
     >>> chunk_starts(2498)
@@ -102,6 +102,19 @@ def chunk_starts(total_frames: int, chunk_frames: int = 2000) -> list[tuple[int,
     if total_frames % chunk_frames:
         starts.append((total_frames - chunk_frames, chunk_frames))
     return starts
+
+
+def n_chunks(n_samples: int, sample_rate: float, chunk_frames: int = 2000) -> int:
+    """Number of chunks `chunk_starts` cuts a signal of ``n_samples`` into (0 if too short).
+
+    Examples
+    --------
+    >>> from sklearn_echo.echo.batching import n_chunks
+    >>> n_chunks(16000 * 25, 16000)
+    2
+    """
+    total = n_frames(n_samples, sample_rate)
+    return 0 if total < 1 else -(-total // chunk_frames)
 
 
 def signal_mean(x: np.ndarray) -> float:
@@ -201,7 +214,7 @@ def default_batch_tokens(device) -> int:
 
     Examples
     --------
-    >>> from sklearn_echo.echo.inference import default_batch_tokens
+    >>> from sklearn_echo.echo.batching import default_batch_tokens
     >>> default_batch_tokens("cpu"), default_batch_tokens("cuda")
     (4096, 16384)
     """
@@ -211,15 +224,16 @@ def default_batch_tokens(device) -> int:
 MAX_CPU_WORKERS = 8
 
 
-def _cpu_workers(device) -> tuple[int, int]:
+def _cpu_workers(device, batch_workers: bool = True) -> tuple[int, int]:
     """``(workers, threads per worker)`` for encoder batches on ``device``.
 
     On CPU, ``torch.get_num_threads()`` is shared out: one batch per thread, at
     most :data:`MAX_CPU_WORKERS` batches at once (memory grows with each), the
-    threads split evenly between them. On GPU, one batch at a time.
+    threads split evenly between them. On GPU, or without ``batch_workers``,
+    one batch at a time over all threads.
     """
     threads = max(1, torch.get_num_threads())
-    if torch.device(device).type != "cpu" or not FAST_PATHS.get("batch_workers", True):
+    if torch.device(device).type != "cpu" or not batch_workers:
         return 1, threads
     workers = min(threads, MAX_CPU_WORKERS)
     return workers, threads // workers
@@ -279,6 +293,7 @@ def encode_chunks(
     segments: bool = False,
     batch_tokens: int | None = None,
     pad_tolerance: float = 0.125,
+    batch_workers: bool = True,
     progress=None,
 ) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """Encode chunk jobs in large batches.
@@ -298,13 +313,17 @@ def encode_chunks(
     pad_tolerance : float, default=0.125
         Sequences whose lengths differ by at most this fraction of the
         longest share a padded, masked batch; others never do.
+    batch_workers : bool, default=True
+        On CPU, run ``torch.get_num_threads()`` batches side by side, one
+        thread each (measured faster: ``benchmarks/bench_encoder.py --ablate``);
+        False runs one batch at a time over all threads.
     progress : tqdm-like, optional
         Updated with the number of chunks finished.
 
     Returns
     -------
-    list of (cls_vector, segment_matrix or None), one per job, float32:
-    ``cls_vector`` has shape (B * D,), ``segment_matrix`` (P, B * D).
+    list of (cls_vectors, segments or None), one per job, float32:
+    ``cls_vectors`` has shape (B, D), ``segments`` (P, B, D).
 
     Notes
     -----
@@ -321,7 +340,7 @@ def encode_chunks(
     cfg = encoder.config
     fenc = _FreqEncodings(encoder, device, dtype)
     results: list = [None] * len(jobs)
-    runner = _BatchRunner(*_cpu_workers(device))
+    runner = _BatchRunner(*_cpu_workers(device, batch_workers))
     # Gather jobs until a few encoder batches per worker are pending, so that
     # sorting by length can fill batches and the workers share the load; then
     # run them.
@@ -370,11 +389,11 @@ def encode_chunks(
         for j, bands in per_job.items():
             if segments:
                 stacked = torch.stack(bands)  # (B, 1 + P, D)
-                cls = stacked[:, 0].reshape(-1).numpy()
-                seg = stacked[:, 1:].permute(1, 0, 2).reshape(stacked.shape[1] - 1, -1).numpy()
+                cls = stacked[:, 0].numpy()
+                seg = stacked[:, 1:].permute(1, 0, 2).numpy()  # (P, B, D)
                 results[j] = (cls, np.ascontiguousarray(seg))
             else:
-                results[j] = (torch.stack(bands).reshape(-1).numpy(), None)
+                results[j] = (torch.stack(bands).numpy(), None)
         if progress is not None:
             progress.update(len(per_job))
         pending, pending_tokens = [], 0
@@ -412,62 +431,3 @@ def combine_chunks(
             seg = np.concatenate([encoded[j][1] for j in idx], axis=0)
         outputs.append(EchoOutput(utt.astype(np.float32), seg))
     return outputs
-
-
-def embed_signals(
-    encoder: EchoEncoder,
-    signals: Sequence[tuple[np.ndarray, float]],
-    *,
-    segments: bool = False,
-    batch_tokens: int | None = None,
-    progress=None,
-) -> list[EchoOutput]:
-    """Embed mono signals of any lengths and sampling rates in one batched pass.
-
-    Parameters
-    ----------
-    encoder : EchoEncoder
-    signals : sequence of (1-D float32 ndarray, sample_rate)
-    segments : bool, default=False
-        Also return segment-level (patch token) outputs.
-    batch_tokens : int, optional
-        Tokens per encoder call (default: 4096 on CPU, 16384 on GPU).
-    progress : tqdm-like, optional
-        Advanced by one per chunk.
-
-    Returns
-    -------
-    list of EchoOutput
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_echo.echo.checkpoint import load_encoder
-    >>> from sklearn_echo.echo.inference import embed_signals
-    >>> enc = load_encoder("../shared/fixtures/echo_reference/tiny_echo.safetensors")
-    >>> rng = np.random.default_rng(0)
-    >>> sigs = [(rng.standard_normal(16000).astype("float32"), 16000),
-    ...         (rng.standard_normal(24000).astype("float32"), 12000)]
-    >>> [o.utterance.shape for o in embed_signals(enc, sigs)]
-    [(896,), (640,)]
-    """
-    mono = _validated_mono(signals)
-    jobs = plan_chunks(mono, encoder.config.chunk_frames)
-    encoded = encode_chunks(
-        encoder, jobs, segments=segments, batch_tokens=batch_tokens, progress=progress
-    )
-    return combine_chunks(jobs, encoded, len(mono))
-
-
-def _validated_mono(signals) -> list[tuple[np.ndarray, float]]:
-    """Check ``(samples, rate)`` pairs with the shared loading layer's rules (naming the item)."""
-    from ..signals import SignalError, load_signals
-
-    checked = load_signals(list(signals), min_duration=WINDOW_SECONDS)
-    multi = [f"{s.source} has {s.data.shape[0]} channels" for s in checked if s.data.shape[0] != 1]
-    if multi:
-        raise SignalError(
-            "embed_signals takes mono signals (EchoEmbedder handles multichannel ones): "
-            + "; ".join(multi[:10])
-        )
-    return [(s.data[0], s.sample_rate) for s in checked]

@@ -1,0 +1,193 @@
+"""The encoder's inference kernels, and the options that choose them.
+
+The same quantities as plain ``torch.nn.functional`` calls, computed by the
+fastest kernels measured on each device: oneDNN's fused linear kernels on
+CPU, bfloat16 attention through batched matrix products, and products padded
+to at least `MIN_ROWS` rows so that a sequence's output never depends on its
+batch companions. Which ones run is fixed per encoder by `KernelOptions`.
+When gradients are enabled (training), every function falls back to the
+differentiable torch operation.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "KernelOptions",
+    "DEFAULT_KERNELS",
+    "MIN_ROWS",
+    "attention",
+    "fold_queries",
+    "linear",
+    "linear_add",
+    "linear_gelu",
+    "pad_rows",
+    "pad_rows_3d",
+]
+
+
+@dataclass(frozen=True)
+class KernelOptions:
+    """Which kernels an encoder's inference path uses; fixed when the encoder is built.
+
+    Each option only changes which kernel computes the same quantity, never the
+    result beyond float rounding; each is measured by
+    ``benchmarks/bench_encoder.py --ablate``, which builds one encoder per
+    variant. Users never need to change them.
+
+    Attributes
+    ----------
+    fused_linear : bool, default=True
+        oneDNN's linear kernels on CPU: fused linear + bias + GELU, linear +
+        bias + residual-add, and plain linear + bias for the attention
+        projections.
+    bf16_matmul_attention : bool, default=True
+        bfloat16 attention on CPU through two batched matmuls and a softmax
+        (computed in float32) instead of SDPA's CPU flash kernel, which is
+        slow in bfloat16 for ECHO's short sequences (64 to 126 tokens).
+    fold_last_layer : bool, default=True
+        CLS-only last layer: attend over the layer input instead of
+        projecting every token's key and value (any device; see
+        ``_SelfAttention._folded`` in `sklearn_echo.echo.model`).
+
+    Examples
+    --------
+    >>> from sklearn_echo.echo.kernels import KernelOptions
+    >>> KernelOptions(fused_linear=False).fold_last_layer
+    True
+    """
+
+    fused_linear: bool = True
+    bf16_matmul_attention: bool = True
+    fold_last_layer: bool = True
+
+
+DEFAULT_KERNELS = KernelOptions()
+
+_MKLDNN_LINEAR = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+
+
+@functools.lru_cache(maxsize=None)
+def _mkldnn_supports(dtype: torch.dtype) -> bool:
+    """Whether oneDNN's fused linear kernels can run ``dtype`` on this CPU (probed once)."""
+    if _MKLDNN_LINEAR is None or not torch.backends.mkldnn.is_available():
+        return False
+    if dtype == torch.bfloat16:
+        try:
+            if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+                return False
+        except (AttributeError, RuntimeError):
+            return False
+    elif dtype != torch.float32:
+        return False
+    try:
+        x = torch.linspace(-1.0, 1.0, 8).reshape(2, 4).to(dtype)
+        w = torch.linspace(-2.0, 2.0, 12).reshape(3, 4).to(dtype)
+        b = torch.tensor([0.5, -0.25, 1.0], dtype=dtype)
+        y = _MKLDNN_LINEAR(x, w, b, "gelu", [], "none")
+        z = _MKLDNN_LINEAR.binary(x, y, w, b, "add")
+        lin = F.linear(x.float(), w.float(), b.float())
+        expected = lin + F.gelu(lin)
+        return bool(torch.allclose(z.float(), expected, rtol=2e-2, atol=2e-2))
+    except (RuntimeError, TypeError, NotImplementedError):
+        return False
+
+
+def _use_fused(x: torch.Tensor, kernels: KernelOptions) -> bool:
+    return (
+        kernels.fused_linear
+        and x.device.type == "cpu"
+        and not torch.is_grad_enabled()
+        and _mkldnn_supports(x.dtype)
+    )
+
+
+def linear_gelu(x, weight, bias, kernels: KernelOptions = DEFAULT_KERNELS) -> torch.Tensor:
+    """``gelu(x @ W.T + b)`` with exact (erf) GELU; one fused oneDNN call on CPU."""
+    if _use_fused(x, kernels):
+        return _MKLDNN_LINEAR(x, weight, bias, "gelu", [], "none")
+    return F.gelu(F.linear(x, weight, bias))
+
+
+def linear_add(x, weight, bias, residual, kernels: KernelOptions = DEFAULT_KERNELS) -> torch.Tensor:
+    """``residual + (x @ W.T + b)``; one fused oneDNN call on CPU."""
+    if _use_fused(x, kernels):
+        return _MKLDNN_LINEAR.binary(x, residual, weight, bias, "add")
+    return torch.addmm(bias, x, weight.t()).add_(residual)
+
+
+def attention(q, k, v, mask, kernels: KernelOptions = DEFAULT_KERNELS):
+    """Softmax attention of ``q`` (N, H, Lq, hd) over ``k``, ``v`` (N, H, L, hd).
+
+    ``mask`` is a boolean key mask broadcastable to (N, 1, 1, L), True = attend.
+    Returns (N, H, Lq, hd).
+    """
+    if (
+        kernels.bf16_matmul_attention
+        and q.device.type == "cpu"
+        and q.dtype == torch.bfloat16
+        and not torch.is_grad_enabled()
+    ):
+        n, h, lq, hd = q.shape
+        length = k.shape[2]
+        scores = torch.baddbmm(
+            q.new_empty(()).expand(n * h, lq, length),
+            q.reshape(n * h, lq, hd),
+            k.reshape(n * h, length, hd).transpose(1, 2),
+            beta=0.0,
+            alpha=hd**-0.5,
+        ).view(n, h, lq, length)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        # CPU softmax on bfloat16 computes in float32 and rounds once at the end.
+        return torch.matmul(torch.softmax(scores, dim=-1), v)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+# Matrix kernels take another code path for products of very few rows (on this
+# CPU's MKL, fewer than 12), which rounds differently. Products are padded to at
+# least MIN_ROWS rows so that a sequence's output never depends on how many
+# other sequences share its batch (see tests: subset invariance, batch mixing).
+MIN_ROWS = 16
+
+
+def pad_rows(t: torch.Tensor) -> torch.Tensor:
+    """``t`` (R, C) with zero rows appended up to ``MIN_ROWS`` rows."""
+    r = t.shape[0]
+    if r >= MIN_ROWS:
+        return t
+    return torch.cat([t, t.new_zeros(MIN_ROWS - r, *t.shape[1:])])
+
+
+def pad_rows_3d(t: torch.Tensor) -> torch.Tensor:
+    """``t`` (B, R, C) with zero rows appended up to ``MIN_ROWS`` rows per matrix."""
+    r = t.shape[1]
+    if r >= MIN_ROWS:
+        return t
+    return torch.cat([t, t.new_zeros(t.shape[0], MIN_ROWS - r, t.shape[2])], dim=1)
+
+
+def fold_queries(x: torch.Tensor, queries: int, heads: int, kernels: KernelOptions) -> bool:
+    """Whether attending over the layer input (``_SelfAttention._folded``) is cheaper for ``queries``."""
+    return (
+        kernels.fold_last_layer
+        and not torch.is_grad_enabled()
+        and queries * heads < x.shape[1]
+    )
+
+
+def linear(x, weight, bias, kernels: KernelOptions = DEFAULT_KERNELS) -> torch.Tensor:
+    """``F.linear`` over the last dim of ``x``, row-count independent (see ``MIN_ROWS``)."""
+    lead = x.shape[:-1]
+    rows = pad_rows(x.reshape(-1, x.shape[-1]))
+    if _use_fused(rows, kernels):  # oneDNN's kernel: faster than MKL's here (--ablate)
+        out = _MKLDNN_LINEAR(rows, weight, bias, "none", [], "")
+    else:
+        out = F.linear(rows, weight, bias)
+    return out[: math.prod(lead)].reshape(*lead, weight.shape[0])
