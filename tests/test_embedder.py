@@ -445,3 +445,107 @@ def test_dask_local_cluster_parallel_post_fit():
             spread = clone(emb).set_params(n_jobs=2).fit(files).transform(files)
     np.testing.assert_allclose(out, ref, atol=1e-5)
     np.testing.assert_allclose(spread, ref, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- one pipeline
+def _count_resolutions(monkeypatch):
+    from sklearn_echo.echo import checkpoint as checkpoint_module
+
+    calls = []
+    real = checkpoint_module.resolve_checkpoint
+
+    def counting(*args, **kwargs):
+        calls.append(args[0] if args else kwargs.get("model"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_module, "resolve_checkpoint", counting)
+    monkeypatch.setattr(pipeline_module, "resolve_checkpoint", counting)
+    return calls
+
+
+def test_hub_checkpoint_is_resolved_once_per_fit(tmp_path, monkeypatch):
+    """fit + transform + transform_segments over several blocks: one resolution of the Hub id."""
+    import huggingface_hub.constants as c
+
+    from .test_checkpoint import _hub_cache
+
+    cache = _hub_cache(tmp_path / "hub")
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(embedder_module, "BLOCK_SAMPLES", 400_000)  # 2 clips a block
+    calls = _count_resolutions(monkeypatch)
+    blocks = []
+    real_assemble = EchoEmbedder._assemble
+
+    def spy(self, signals, *args):
+        blocks.append(len(signals))
+        return real_assemble(self, signals, *args)
+
+    monkeypatch.setattr(EchoEmbedder, "_assemble", spy)
+    files = [str(f) for f in sorted((MIMII_DIR / "normal").glob("*.wav"))[:5]]
+    emb = EchoEmbedder(model="echo-small", cache=False).fit(files)
+    emb.transform(files)
+    emb.transform_segments(files)
+    assert blocks == [2, 2, 1, 2, 2, 1]  # both calls read the folder in three blocks
+    assert calls == ["echo-small"]
+    # an unpickled copy resolves once in its own process, then never again
+    copy = pickle.loads(pickle.dumps(emb))
+    copy.transform(files[:1])
+    copy.transform_segments(files[:1])
+    assert calls == ["echo-small", "echo-small"]
+
+
+def test_transform_segments_reads_block_by_block_through_the_cache(monkeypatch):
+    clear_cache()
+    monkeypatch.setattr(embedder_module, "BLOCK_SAMPLES", 400_000)
+    calls = []
+    real = pipeline_module.encode_chunks
+
+    def counting(encoder, jobs, **kw):
+        calls.append(len(jobs))
+        return real(encoder, jobs, **kw)
+
+    monkeypatch.setattr(pipeline_module, "encode_chunks", counting)
+    files = [str(f) for f in sorted((MIMII_DIR / "normal").glob("*.wav"))[:5]]
+    whole = EchoEmbedder(model=TINY, cache=False).fit(files)
+    monkeypatch.setattr(embedder_module, "BLOCK_SAMPLES", None)  # one block: the reference
+    expected = whole.transform_segments(files)
+    monkeypatch.setattr(embedder_module, "BLOCK_SAMPLES", 400_000)
+    calls.clear()
+    emb = EchoEmbedder(model=TINY).fit(files)
+    first = emb.transform_segments(files)
+    assert calls == [2, 2, 1]  # three blocks of 10 s clips, one chunk each
+    second = emb.transform_segments(files)
+    assert calls == [2, 2, 1]  # the second call makes no encoder call
+    for a, b, c in zip(first, second, expected):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+        assert a.shape == (63, emb.n_features_out_)
+
+
+def test_unpickled_embedder_refuses_a_checkpoint_with_another_fingerprint(tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    path = tmp_path / "model.safetensors"
+    shutil.copy(TINY, path)
+    emb = EchoEmbedder(model=str(path), sample_rate=16000, cache=False).fit([_noise(16000)])
+    saved = pickle.dumps(emb)
+    state = load_file(path)
+    state["norm.bias"] = state["norm.bias"] + 1.0
+    save_file(state, path)
+    copy = pickle.loads(saved)
+    with pytest.raises(ValueError, match=rf"SHA-256 [0-9a-f]{{64}}.*SHA-256 {emb.model_fingerprint_}"):
+        copy.transform([_noise(16000)])
+
+
+def test_clear_cache_drops_cached_encoders():
+    from sklearn_echo.echo.checkpoint import cached_encoder
+
+    first = cached_encoder(TINY)
+    assert cached_encoder(TINY) is first
+    clear_cache()
+    assert cached_encoder(TINY) is not first
