@@ -218,3 +218,33 @@ def test_bfloat16_on_a_cpu_without_bfloat16_instructions_warns(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_encoder(TINY_SAFETENSORS, device="cpu", dtype="float32")  # float32: no warning
+
+
+def test_echo_tiny_alias_loads_its_shape_offline_and_embeds(tmp_path, monkeypatch):
+    """A checkpoint of ECHO-Tiny's shape (random weights) in a Hub cache, offline, by alias."""
+    from sklearn_echo import EchoEmbedder
+    from sklearn_echo.echo.model import EchoConfig, EchoEncoder
+    from sklearn_echo.echo.models import MODEL_ALIASES
+
+    import huggingface_hub.constants as c
+
+    assert MODEL_ALIASES["echo-tiny"] == "yucongzh/echo-tiny-0828"
+    torch.manual_seed(0)
+    tiny = EchoEncoder(EchoConfig(embed_dim=192, depth=12, num_heads=3, ffn_dim=768))
+    src = tmp_path / "echo_tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny.state_dict().items()}, src)
+    repo_dir = tmp_path / "hub" / "models--yucongzh--echo-tiny-0828"
+    snap = repo_dir / "snapshots" / COMMIT
+    snap.mkdir(parents=True)
+    shutil.copy(src, snap / "model.safetensors")
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(COMMIT)
+    _offline(monkeypatch)
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    enc = load_encoder("echo-tiny")
+    assert (enc.config.embed_dim, enc.config.depth, enc.config.num_heads) == (192, 12, 3)
+    assert 5.0e6 < enc.n_parameters < 6.0e6
+    x = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+    emb = EchoEmbedder(model="echo-tiny", band_layout="concat", sample_rate=16000, cache=False)
+    assert emb.fit_transform([x]).shape == (1, 7 * 192)
