@@ -213,3 +213,56 @@ def test_score_with_domain_passes_domains_to_the_detector():
     scorer = make_dcase_scorer("auc", score_with_domain=True)
     assert scorer(det, Xte, yte, domain=dte) == dcase_auc(yte, det.anomaly_score(Xte, domain=dte))
     assert repr(scorer) == "make_dcase_scorer('auc', score_with_domain=True)"
+
+
+# ------------------------------------------- figures of one section, evaluator style
+
+def test_section_figures_are_the_evaluator_computations():
+    from sklearn.metrics import confusion_matrix
+
+    from sklearn_echo.metrics import DCASE_SECTION_FIGURES, dcase_section_figures
+
+    y, score, domain = _section(seed=5)
+    decision = (score > 0.8).astype(int)
+    fig = dcase_section_figures(y, score, domain=domain, decision=decision)
+    aucs, pauc, _ = _evaluator_reference(y, score, domain)
+    assert fig["auc_all"] == roc_auc_score(y, score)
+    assert fig["pauc"] == pauc
+    assert fig["auc_source"] == aucs["source"] and fig["auc_target"] == aucs["target"]
+    eps = np.finfo(float).eps
+    for d in ("source", "target"):
+        mine = domain == d
+        _tn, fp, fn, tp = confusion_matrix(y[mine], decision[mine]).ravel()
+        prec, rec = tp / max(tp + fp, eps), tp / max(tp + fn, eps)
+        assert fig[f"precision_{d}"] == prec and fig[f"recall_{d}"] == rec
+        assert fig[f"f1_{d}"] == 2 * prec * rec / max(prec + rec, eps)
+    assert fig["notes"] == [] and set(DCASE_SECTION_FIGURES) <= set(fig)
+
+
+def test_section_figures_undefined_are_nan_with_a_note():
+    from sklearn_echo.metrics import dcase_section_figures
+
+    # no anomaly: nothing is defined
+    fig = dcase_section_figures([0, 0, 0, 0], [0.1, 0.2, 0.3, 0.4], domain=["source", "source", "target", "target"])
+    assert all(np.isnan(fig[k]) for k in ("auc_all", "auc_source", "auc_target", "pauc"))
+    assert fig["notes"] == ["AUC (all) undefined: 4 normal and 0 anomalous clips"]
+    # no normal target clip: the target AUC alone is undefined
+    fig = dcase_section_figures([0, 1, 1, 1], [0.1, 0.9, 0.3, 0.4], domain=["source", "source", "target", "target"])
+    assert fig["auc_source"] == 1.0 and np.isnan(fig["auc_target"])
+    assert fig["notes"] == ["AUC (target) undefined: no normal clip of domain 'target'"]
+    # no domains (DCASE 2020): section AUC and pAUC only
+    fig = dcase_section_figures([0, 1, 0, 1], [0.1, 0.9, 0.3, 0.4])
+    assert fig["auc_all"] == 1.0 and np.isnan(fig["auc_source"])
+    with pytest.raises(ValueError, match="decision must hold 1"):
+        dcase_section_figures([0, 1], [0.1, 0.2], decision=[0, 2])
+
+
+def test_evaluator_hmean_floors_at_epsilon_and_skips_nan():
+    from sklearn_echo.metrics import dcase_evaluator_hmean
+
+    eps = np.finfo(float).eps
+    values = [0.9, 0.0, 0.7]
+    assert dcase_evaluator_hmean(values) == hmean(np.maximum(values, eps))
+    assert dcase_evaluator_hmean(values) > 0 and dcase_hmean(values) == 0.0
+    assert dcase_evaluator_hmean([0.5, np.nan, 0.25]) == hmean([0.5, 0.25])
+    assert np.isnan(dcase_evaluator_hmean([np.nan]))
