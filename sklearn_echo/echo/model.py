@@ -149,15 +149,38 @@ class _SelfAttention(nn.Module):
 class _EncoderLayer(nn.Module):
     """Post-norm layer with ``nn.TransformerEncoderLayer`` semantics and names."""
 
-    def __init__(self, dim: int, num_heads: int, ffn_dim: int, eps: float):
+    def __init__(self, dim: int, num_heads: int, ffn_dim: int, eps: float, dropout: float = 0.0):
         super().__init__()
         self.self_attn = _SelfAttention(dim, num_heads)
         self.linear1 = nn.Linear(dim, ffn_dim)
         self.linear2 = nn.Linear(ffn_dim, dim)
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.dropout = float(dropout)
+
+    def _train_forward(self, x, mask=None):
+        """The differentiable training path: plain torch operations, fused SDPA, dropout.
+
+        Exactly ``nn.TransformerEncoderLayer(norm_first=False, activation="gelu")``
+        in training mode: dropout on the attention weights, after the attention
+        projection, after the GELU and after the second linear layer.
+        """
+        n, length, dim = x.shape
+        attn = self.self_attn
+        h = attn.num_heads
+        p = self.dropout
+        qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+        q, k, v = qkv.view(n, length, 3, h, dim // h).permute(2, 0, 3, 1, 4).unbind(0)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        a = attn.out_proj(a.transpose(1, 2).reshape(n, length, dim))
+        x = self.norm1(x + F.dropout(a, p, training=True))
+        hidden = F.dropout(F.gelu(self.linear1(x)), p, training=True)
+        return self.norm2(x + F.dropout(self.linear2(hidden), p, training=True))
 
     def forward(self, x, mask=None, queries: int | None = None, kernels: KernelOptions = DEFAULT_KERNELS):
+        if self.training:
+            out = self._train_forward(x, mask)
+            return out if queries is None else out[:, :queries]
         n, length, dim = x.shape
         lq = length if queries is None else queries
         residual = pad_rows((x if queries is None else x[:, :queries]).reshape(n * lq, dim))
@@ -176,10 +199,10 @@ class _EncoderLayer(nn.Module):
 
 
 class _Encoder(nn.Module):
-    def __init__(self, config: EchoConfig):
+    def __init__(self, config: EchoConfig, dropout: float = 0.0):
         super().__init__()
         self.layers = nn.ModuleList(
-            _EncoderLayer(config.embed_dim, config.num_heads, config.ffn_dim, config.eps)
+            _EncoderLayer(config.embed_dim, config.num_heads, config.ffn_dim, config.eps, dropout)
             for _ in range(config.depth)
         )
 
@@ -204,6 +227,11 @@ class EchoEncoder(nn.Module):
     kernels : KernelOptions, optional
         Which inference kernels run (`sklearn_echo.echo.kernels`); fixed for
         the encoder's life. Defaults to the fastest measured ones.
+    dropout : float, default=0.0
+        Dropout of the training path (``module.train()``): on the attention
+        weights and after the attention, the GELU and the feed-forward block,
+        as ``nn.TransformerEncoderLayer`` places it. EAT's released
+        pretraining configuration uses 0. Evaluation mode never drops.
 
     Notes
     -----
@@ -213,6 +241,11 @@ class EchoEncoder(nn.Module):
     is ``cls_token`` plus the frequency encoding (``pos_embed[0]`` is not
     added). Use :meth:`embed` to build sequences and :meth:`forward` to encode
     them.
+
+    In evaluation mode (``module.eval()``) the inference kernels run; in
+    training mode every layer takes a differentiable path of plain torch
+    operations (fused scaled-dot-product attention, dropout). Both use the
+    same parameters.
 
     Examples
     --------
@@ -225,7 +258,12 @@ class EchoEncoder(nn.Module):
     torch.Size([3, 11, 128])
     """
 
-    def __init__(self, config: EchoConfig = ECHO_SMALL_CONFIG, kernels: KernelOptions | None = None):
+    def __init__(
+        self,
+        config: EchoConfig = ECHO_SMALL_CONFIG,
+        kernels: KernelOptions | None = None,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.config = config
         self.kernels = DEFAULT_KERNELS if kernels is None else kernels
@@ -233,7 +271,7 @@ class EchoEncoder(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.pos_embed = nn.Parameter(torch.zeros(1, config.max_patches + 1, d))
         self.patch_embed = _PatchEmbed(config)
-        self.encoder = _Encoder(config)
+        self.encoder = _Encoder(config, dropout)
         self.norm = nn.LayerNorm(d, eps=config.eps)
         nn.init.normal_(self.cls_token, std=0.02)
         nn.init.normal_(self.pos_embed, std=0.02)
@@ -264,7 +302,8 @@ class EchoEncoder(nn.Module):
         x: torch.Tensor,
         lengths: torch.Tensor | None = None,
         cls_only: bool = False,
-    ) -> torch.Tensor:
+        return_layers: bool = False,
+    ):
         """Encode sequences ``x`` of shape (N, L, D).
 
         Parameters
@@ -277,10 +316,14 @@ class EchoEncoder(nn.Module):
         cls_only : bool, default=False
             Return only the CLS output (N, D); the last layer then computes
             the CLS position alone, which gives the same CLS output for less work.
+        return_layers : bool, default=False
+            Also return every layer's output (before the final ``norm``), the
+            targets of teacher-student pretraining.
 
         Returns
         -------
-        Tensor of shape (N, L, D), or (N, D) when ``cls_only``.
+        Tensor of shape (N, L, D), or (N, D) when ``cls_only``; with
+        ``return_layers`` a pair ``(output, [layer outputs])``.
         """
         mask = None
         if lengths is not None:
@@ -288,10 +331,14 @@ class EchoEncoder(nn.Module):
             mask = (pos[None, :] < lengths[:, None])[:, None, None, :]
         layers = self.encoder.layers
         last = len(layers) - 1
+        outputs = []
         for i, layer in enumerate(layers):
             x = layer(x, mask, 1 if (cls_only and i == last) else None, self.kernels)
+            if return_layers:
+                outputs.append(x)
         x = self.norm(x)
-        return x[:, 0] if cls_only else x
+        x = x[:, 0] if cls_only else x
+        return (x, outputs) if return_layers else x
 
     @property
     def n_parameters(self) -> int:
