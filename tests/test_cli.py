@@ -319,7 +319,7 @@ def test_sample_rate_rules_give_each_group_of_files_its_rate(crops, crops_48k, t
 
 
 def test_sample_rate_rules_first_match_wins_and_relative_patterns(crops_48k, tmp_path, monkeypatch):
-    from sklearn_echo.cli import file_rates
+    from sklearn_echo.signals import file_rates
 
     folder = Path(crops_48k[0]).parent
     monkeypatch.chdir(folder.parent)

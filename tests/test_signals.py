@@ -12,7 +12,7 @@ import scipy.io
 import soundfile as sf
 import torch
 
-from sklearn_echo import signals as signals_module
+from sklearn_echo.signals import loading as signals_module  # the reading loop (load_item, scan_signals)
 from sklearn_echo.signals import (
     SUPPORTED_EXTENSIONS,
     Item,
