@@ -325,3 +325,26 @@ def test_errors_name_the_section(valve_clips, detector):
         evaluate_dcase(valve_clips[valve_clips["split"] == "train"], detector)
     with pytest.raises(ValueError, match="missing the columns"):
         evaluate_dcase(valve_clips.drop(columns=["split"]), detector)
+
+
+def test_guide_examples_run_as_written(monkeypatch, tmp_path, capsys):
+    """The python blocks of docs/dcase.md, in order, on the tiny model and the shared data."""
+    import re
+
+    monkeypatch.setenv("ECHO_MODEL", str(TINY_SAFETENSORS))
+    monkeypatch.setenv("ECHO_DATA", str(DATA_DIR))
+    monkeypatch.chdir(tmp_path)
+    text = (ROOT / "docs" / "dcase.md").read_text()
+    namespace = {"__name__": "dcase_guide"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the guide's example has no undefined figure
+        for i, block in enumerate(re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)):
+            exec(compile(block, f"docs/dcase.md python block {i + 1}", "exec"), namespace)  # noqa: S102
+    out = capsys.readouterr().out
+    result = namespace["result"]
+    assert f"official score {result.official_score:.4f}" in out
+    assert (tmp_path / "figures.csv").is_file()
+    assert sorted(p.name for p in (tmp_path / "scores").iterdir()) == [
+        "anomaly_score_valve_section_00_test.csv", "decision_result_valve_section_00_test.csv",
+    ]
+    assert namespace["sections"]["auc_source"].iloc[0] == result.sections["auc_source"].iloc[0]
