@@ -1,54 +1,36 @@
-"""DEGramClassifier: a DEGram network trained end to end on raw signals, as a scikit-learn estimator."""
+"""DEGramClassifier: a DEGram network trained end to end on raw signals, as a scikit-learn estimator.
+
+This module holds the estimator: its parameters, input checks and the
+fit/predict plumbing. The windowing and the validation split are in
+`sklearn_echo.degram.windows`, the training loop in
+`sklearn_echo.degram.training`, the batched inference in
+`sklearn_echo.degram.inference`.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import math
 import numbers
-import time
 
 import numpy as np
-import scipy.sparse as sp
 import torch
-from joblib import effective_n_jobs
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_array, check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ..device import resolve_device
-from ..signals import SignalError, is_dense_block, load_signals
+from ..device import resolve_device, torch_threads
+from ..signals import check_signal_input
 from .attention import STRATEGIES
 from .backbones import BACKBONES, make_backbone
 from .frontend import DEGram, DEGramNet
+from .inference import signal_means
 from .sincgram import Filterbank, mel_filter_params
+from .training import TrainingSettings, train_network
+from .windows import MonoSignal, _fmt, check_window_fits, pad_short_signals
 
 __all__ = ["DEGramClassifier"]
-
-
-@contextlib.contextmanager
-def _torch_threads(n_jobs):
-    """Use ``joblib.effective_n_jobs(n_jobs)`` torch threads in a block, then restore.
-
-    As everywhere in scikit-learn, ``None`` means 1 (unless a joblib
-    ``parallel_backend`` context says otherwise) and -1 all cores, so that
-    estimators run side by side under joblib do not oversubscribe the CPU.
-    """
-    n = max(1, int(effective_n_jobs(n_jobs)))
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _fmt(x):
-    return f"{float(x):g}"
 
 
 class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -155,12 +137,15 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or
         ``"cuda:N"``.
     n_jobs : int or None, default=None
-        Torch intra-op threads while fitting and predicting (torch's setting
-        is restored afterwards). As in scikit-learn, None means 1 unless in a
-        ``joblib.parallel_backend`` context, and -1 means all cores. One
-        thread is the default because the small CNN's layers are too small
-        to gain much from more, and estimators run side by side (for example
-        in ``GridSearchCV(n_jobs=2)``) must not fight over the cores.
+        Torch intra-op threads while fitting and predicting, counted as
+        scikit-learn counts ``n_jobs`` (`sklearn_echo.device.effective_n_jobs`):
+        None means 1 unless a ``joblib.parallel_config(n_jobs=...)`` context
+        says otherwise, -1 means all cores, -2 all but one. Torch's
+        process-wide setting is restored afterwards
+        (`sklearn_echo.device.torch_threads`). One thread is the default
+        because the small CNN's layers are too small to gain much from more,
+        and estimators run side by side (for example in
+        ``GridSearchCV(n_jobs=2)``) must not fight over the cores.
     verbose : int, default=0
         Show a progress bar over epochs with the losses when > 0.
 
@@ -379,34 +364,21 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ input handling
     def _load(self, X, sample_rate, *, fitting, y=None):
-        """Validate ``X`` (and ``y``) and return mono float32 signals, their rates and names."""
+        """Validate ``X`` (and ``y``); return one mono float32 `MonoSignal` per item, and ``y``."""
         rate = self.sample_rate if sample_rate is None else sample_rate
-        if sp.issparse(X):
-            raise TypeError(
-                "sparse input is not supported: DEGramClassifier takes signals (dense arrays) "
-                "or file paths"
-            )
-        if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "biuf":
-            raise SignalError(
-                f"X is a single 1-D array of {X.shape[0]} numbers; pass a list of signals "
-                "(X=[signal]) or a 2-D array with one signal per row (Reshape your data "
-                "with X.reshape(1, -1) for one signal)"
-            )
-        if is_dense_block(X):
-            # Equal-length signals as rows, as for EchoEmbedder: sklearn's own
-            # validation records n_features_in_ in fit and checks it later (a
-            # dense block of another length is an error; lists of signals of
-            # any length are not). NaN and Inf are left to the loading layer,
-            # whose errors name the row.
-            X = validate_data(
-                self, X, reset=fitting, dtype=np.float32, ensure_all_finite=False
-            )
-        signals = load_signals(X, rate, mat_key=self.mat_key)
+        # a dense block (equal-length signals as rows) goes through sklearn's
+        # validate_data: n_features_in_ is recorded in fit and checked later
+        scanned = check_signal_input(
+            self, X, rate, reset=fitting, mat_key=self.mat_key, dtype=np.float32
+        )
         out = []
-        for s in signals:
-            data = s.data
-            mono = data[0] if self.multichannel == "first" or data.shape[0] == 1 else data.mean(0)
-            out.append((np.ascontiguousarray(mono, dtype=np.float32), float(s.sample_rate), s.source))
+        for block in scanned.blocks(None):
+            for s in block:
+                data = s.data
+                mono = data[0] if self.multichannel == "first" or data.shape[0] == 1 else data.mean(0)
+                out.append(
+                    MonoSignal(np.ascontiguousarray(mono, dtype=np.float32), float(s.sample_rate), s.source)
+                )
         if y is not None:
             y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
             y = column_or_1d(y, warn=True)
@@ -415,43 +387,6 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                     f"X has {len(out)} signals but y has {len(y)} labels; they must match"
                 )
         return out, y
-
-    def _window_length(self, rate):
-        return max(1, int(round(self.window_duration * rate)))
-
-    def _check_window(self, signals, frontend_min):
-        """Window long enough for one STFT frame at every rate."""
-        for rate in sorted({r for _, r, _ in signals}):
-            need = frontend_min(rate)
-            if self._window_length(rate) < need:
-                raise ValueError(
-                    f"window_duration={_fmt(self.window_duration)} s is {self._window_length(rate)} "
-                    f"samples at {_fmt(rate)} Hz, shorter than the 32 ms STFT window "
-                    f"({need} samples); use window_duration >= {need / rate:.4g} s"
-                )
-
-    def _pad_short(self, signals):
-        """Apply ``short_signals`` to signals shorter than one window."""
-        short = [
-            (i, src, len(x) / r)
-            for i, (x, r, src) in enumerate(signals)
-            if len(x) < self._window_length(r)
-        ]
-        if not short:
-            return signals
-        if self.short_signals == "error":
-            listed = "; ".join(f"{src} lasts {d:.4g} s" for _, src, d in short[:10])
-            more = f" (and {len(short) - 10} more)" if len(short) > 10 else ""
-            raise ValueError(
-                f"{len(short)} signal(s) shorter than window_duration="
-                f"{_fmt(self.window_duration)} s: {listed}{more}. Use short_signals='pad' "
-                "to zero-pad them or a shorter window_duration"
-            )
-        out = list(signals)
-        for i, _, _ in short:
-            x, r, src = out[i]
-            out[i] = (np.pad(x, (0, self._window_length(r) - len(x))), r, src)
-        return out
 
     # ------------------------------------------------------------------ network
     def _build_net(self, n_classes):
@@ -485,6 +420,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return net
 
     # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_rate=None):
         """Train the network on the signals ``X`` with labels ``y``.
 
@@ -505,7 +441,6 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self : DEGramClassifier
             The fitted classifier.
         """
-        self._validate_params()
         if not (self.sincgram or self.attention or self._allow_plain_frontend):
             raise ValueError(
                 "sincgram=False and attention=False leave no DEGram front end; at least "
@@ -530,17 +465,17 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 f"f_min={_fmt(self.f_min)} Hz must be below f_max={_fmt(self.f_max_)} Hz"
                 + (" (the Nyquist frequency of the lowest training rate)" if self.f_max is None else "")
             )
-        signals = self._pad_short(signals)
+        signals = pad_short_signals(signals, self.window_duration, self.short_signals)
 
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         fork_devices = [device.index or 0] if device.type == "cuda" else []
-        with _torch_threads(self.n_jobs), torch.random.fork_rng(devices=fork_devices):
+        with torch_threads(self.n_jobs), torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
             self._net = None
             net = self._build_net(len(self.classes_)).to(device)
-            self._check_window(signals, net.frontend.min_samples)
+            check_window_fits(signals, self.window_duration, net.frontend.min_samples)
             self._fit_net(net, signals, y_enc, y, rng, device)
         self.state_dict_ = {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
         net.eval()
@@ -555,230 +490,42 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             self.initial_filterbank_ = None
         return self
 
-    def _split(self, signals, y_enc, rng):
-        """Validation windows and training segments (sample ranges) of every signal."""
-        blocks = []  # (signal index, block index)
-        n_blocks = []
-        for i, (x, r, _) in enumerate(signals):
-            n = len(x) // self._window_length(r)
-            n_blocks.append(n)
-            blocks.extend((i, k) for k in range(n))
-        is_val = set()
-        if self.validation_fraction > 0:
-            for c in range(len(self.classes_)):
-                members = [b for b in blocks if y_enc[b[0]] == c]
-                n_val = max(1, int(round(self.validation_fraction * len(members))))
-                if len(members) - n_val < 1:
-                    idx = [i for i in range(len(signals)) if y_enc[i] == c]
-                    raise ValueError(
-                        f"class {self.classes_.tolist()[c]!r} has {len(members)} window(s) of "
-                        f"window_duration={_fmt(self.window_duration)} s (signals "
-                        f"{[signals[i][2] for i in idx][:10]}); validation_fraction="
-                        f"{_fmt(self.validation_fraction)} holds out at least one window per "
-                        "class, so every class needs at least 2 windows. Give longer or more "
-                        "signals, a shorter window_duration, or validation_fraction=0"
-                    )
-                chosen = rng.choice(len(members), size=n_val, replace=False)
-                is_val.update(members[j] for j in chosen)
-        val_windows = sorted(is_val)
-        segments = []  # (signal index, start, stop) of contiguous training audio
-        for i, (x, r, _) in enumerate(signals):
-            L = self._window_length(r)
-            start = None
-            for k in range(n_blocks[i] + 1):
-                boundary = k == n_blocks[i] or (i, k) in is_val
-                if boundary:
-                    if start is not None:
-                        stop = len(x) if k == n_blocks[i] else k * L
-                        segments.append((i, start, stop))
-                    start = None
-                elif start is None:
-                    start = k * L
-        return val_windows, segments
-
-    def _crop_batches(self, signals, segments, n_crops, rng):
-        """Random crops grouped into batches of one sampling rate each."""
-        weights = np.array([(stop - start) for _, start, stop in segments], dtype=np.float64)
-        which = rng.choice(len(segments), size=n_crops, p=weights / weights.sum())
-        crops = []
-        s_max = self.speed_perturbation
-        for s in which:
-            i, start, stop = segments[s]
-            L = self._window_length(signals[i][1])
-            factor = 1.0
-            if s_max > 0:
-                # never read past the segment: cap the factor by its length
-                cap = (stop - start - 1) / L
-                factor = float(min(rng.uniform(1.0 - s_max, 1.0 + s_max), cap))
-            span = int(math.ceil(L * factor)) if factor != 1.0 else L
-            offset = start + rng.randint(stop - start - span + 1)
-            crops.append((i, offset, factor))
-        by_rate = {}
-        for crop in crops:
-            by_rate.setdefault(signals[crop[0]][1], []).append(crop)
-        batches = []
-        for rate in sorted(by_rate):
-            group = by_rate[rate]
-            bounds = list(range(0, len(group), self.batch_size)) + [len(group)]
-            if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
-                bounds.pop(-2)  # no batch of one (batch norm)
-            batches.extend(group[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
-        order = rng.permutation(len(batches))
-        return [batches[j] for j in order]
-
     def _fit_net(self, net, signals, y_enc, y, rng, device):
-        val_windows, segments = self._split(signals, y_enc, rng)
-        # non-overlapping training windows in each segment
-        counts = [(stop - start) // self._window_length(signals[i][1]) for i, start, stop in segments]
-        self.n_train_windows_ = int(sum(counts))
-        train_labels = [y[i] for (i, _, _), n in zip(segments, counts) for _ in range(n)]
-        if self.class_weight is None:
-            weight = None
-        else:
-            cw = compute_class_weight(self.class_weight, classes=self.classes_, y=np.asarray(train_labels))
-            weight = torch.tensor(cw, dtype=torch.float32, device=device)
-        cross_entropy = torch.nn.CrossEntropyLoss(reduction="none")
-
-        def criterion(logits, target):
-            # class weights scale each example's loss (sklearn's convention); the
-            # mean over the batch stays finite when a batch holds one class only
-            losses = cross_entropy(logits, target)
-            return (losses * weight[target]).mean() if weight is not None else losses.mean()
-
-        params = [p for p in net.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.learning_rate, weight_decay=self.weight_decay)
-        scheduler = None
-        if self.lr_schedule == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.max_epochs)
-
-        def windows_of(crops):
-            out = []
-            for i, offset, factor in crops:
-                x, r, _ = signals[i]
-                L = self._window_length(r)
-                if factor == 1.0:
-                    out.append(x[offset : offset + L])
-                else:  # speed perturbation: read L samples at `factor` times the rate
-                    span = int(math.ceil(L * factor)) + 1
-                    seg = x[offset : offset + span]
-                    pos = np.arange(L) * factor
-                    out.append(np.interp(pos, np.arange(len(seg)), seg).astype(np.float32))
-            return out
-
-        val_x = windows_of(
-            [(i, k * self._window_length(signals[i][1]), 1.0) for i, k in val_windows]
+        """Train ``net`` with `train_network` and record what the run measured."""
+        settings = TrainingSettings(
+            window_duration=self.window_duration,
+            speed_perturbation=self.speed_perturbation,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            lr_schedule=self.lr_schedule,
+            validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            class_weight=self.class_weight,
+            verbose=self.verbose,
+            name=type(self).__name__,
         )
-        val_r = [signals[i][1] for i, _ in val_windows]
-        val_y = np.array([y_enc[i] for i, _ in val_windows])
-
-        self.loss_curve_, self.validation_loss_curve_, self.validation_scores_ = [], [], []
-        best_loss, best_state, best_epoch, stale = np.inf, None, 0, 0
-        epoch_times = []
-        epochs = range(1, self.max_epochs + 1)
-        bar = None
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(epochs, desc=type(self).__name__, unit="epoch")
-            epochs = bar
-        for epoch in epochs:
-            t0 = time.perf_counter()
-            net.train()
-            total, count = 0.0, 0
-            for batch in self._crop_batches(signals, segments, self.n_train_windows_, rng):
-                rate = signals[batch[0][0]][1]
-                xb = torch.from_numpy(np.stack(windows_of(batch))).to(device)
-                yb = torch.from_numpy(y_enc[[c[0] for c in batch]]).to(device)
-                optimizer.zero_grad(set_to_none=True)
-                loss = criterion(net(xb, rate), yb)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(batch)
-                count += len(batch)
-            if scheduler is not None:
-                scheduler.step()
-            epoch_times.append(time.perf_counter() - t0)
-            self.loss_curve_.append(total / count)
-            self.n_iter_ = epoch
-            postfix = {"loss": f"{self.loss_curve_[-1]:.4f}"}
-            if val_windows:
-                logits = self._run(net, val_x, val_r, "logits", device)
-                logits_t = torch.from_numpy(logits).to(device)
-                val_loss = float(criterion(logits_t, torch.from_numpy(val_y).to(device)))
-                acc = float(np.mean(logits.argmax(1) == val_y))
-                self.validation_loss_curve_.append(val_loss)
-                self.validation_scores_.append(acc)
-                postfix.update(val_loss=f"{val_loss:.4f}", val_acc=f"{acc:.3f}")
-                if val_loss < best_loss - self.tol:
-                    best_loss, best_epoch, stale = val_loss, epoch, 0
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                else:
-                    stale += 1
-            if bar is not None:
-                bar.set_postfix(postfix)
-            if val_windows and self.n_iter_no_change is not None and stale >= self.n_iter_no_change:
-                break
-        if bar is not None:
-            bar.close()
-        if best_state is not None:
-            net.load_state_dict(best_state)
-            self.best_epoch_ = best_epoch
-        else:
-            self.best_epoch_ = self.n_iter_
-        self.epoch_time_ = float(np.mean(epoch_times))
+        history = train_network(net, signals, y_enc, y, self.classes_, settings, rng, device)
+        self.n_train_windows_ = history.n_train_windows
+        self.loss_curve_ = history.loss_curve
+        self.validation_loss_curve_ = history.validation_loss_curve
+        self.validation_scores_ = history.validation_scores
+        self.n_iter_ = history.n_iter
+        self.best_epoch_ = history.best_epoch
+        self.epoch_time_ = history.epoch_time
 
     # ------------------------------------------------------------------ inference
-    def _run(self, net, windows, rates, what, device):
-        """Run ``net`` on equal-rate batches of windows; return logits or embeddings in order."""
-        net.eval()
-        out = [None] * len(windows)
-        groups = {}
-        for j, (w, r) in enumerate(zip(windows, rates)):
-            groups.setdefault((r, len(w)), []).append(j)
-        with torch.no_grad():
-            for (rate, _), idx in groups.items():
-                # batches made in an order fixed by the windows' content: a window's
-                # result does not depend on the order of the signals it came with
-                idx = sorted(idx, key=lambda j: hashlib.blake2b(windows[j].tobytes(), digest_size=8).digest())
-                for a in range(0, len(idx), self.batch_size):
-                    part = idx[a : a + self.batch_size]
-                    xb = torch.from_numpy(np.stack([windows[j] for j in part])).to(device)
-                    res = net(xb, rate) if what == "logits" else net.embed(xb, rate)
-                    res = res.float().cpu().numpy()
-                    for j, row in zip(part, res):
-                        out[j] = row
-        return np.stack(out) if out else np.empty((0, 0), dtype=np.float32)
-
-    def _windows(self, signals):
-        """Non-overlapping prediction windows of every signal (last one aligned to the end)."""
-        windows, rates, owner = [], [], []
-        for i, (x, r, _) in enumerate(signals):
-            L = self._window_length(r)
-            starts = list(range(0, len(x) - L + 1, L))
-            if starts[-1] + L < len(x):
-                starts.append(len(x) - L)
-            for s in starts:
-                windows.append(x[s : s + L])
-                rates.append(r)
-                owner.append(i)
-        return windows, rates, np.asarray(owner)
-
-    def _per_signal(self, X, sample_rate, what):
+    def _per_signal(self, X, sample_rate, output):
+        """Mean of ``output`` ("proba" or "embedding") over each signal's prediction windows."""
         check_is_fitted(self, "state_dict_")
         signals, _ = self._load(X, sample_rate, fitting=False)
-        signals = self._pad_short(signals)
-        with _torch_threads(self.n_jobs):
+        signals = pad_short_signals(signals, self.window_duration, self.short_signals)
+        with torch_threads(self.n_jobs):
             net = self._get_net()
-            self._check_window(signals, net.frontend.min_samples)
-            windows, rates, owner = self._windows(signals)
-            device = next(net.parameters()).device
-            out = self._run(net, windows, rates, what, device)
-        if what == "logits":
-            out = torch.softmax(torch.from_numpy(out), dim=1).numpy()
-        result = np.zeros((len(signals), out.shape[1]), dtype=np.float64)
-        np.add.at(result, owner, out.astype(np.float64))
-        result /= np.bincount(owner, minlength=len(signals))[:, None]
-        return result
+            check_window_fits(signals, self.window_duration, net.frontend.min_samples)
+            return signal_means(net, signals, self.window_duration, output, self.batch_size)
 
     def predict_proba(self, X, sample_rate=None):
         """Class probabilities: the mean over each signal's windows.
@@ -795,7 +542,7 @@ class DEGramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_signals, n_classes)
             Columns follow ``classes_``.
         """
-        return self._per_signal(X, sample_rate, "logits")
+        return self._per_signal(X, sample_rate, "proba")
 
     def predict_log_proba(self, X, sample_rate=None):
         """Logarithm of `predict_proba`.

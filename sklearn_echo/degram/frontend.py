@@ -91,12 +91,21 @@ class FrequencyNormalization(nn.Module):
         return y
 
 
+def _valid_mean(masked, m):
+    """Mean of each example over its valid rows and all channels and frames.
+
+    ``masked`` is a map already multiplied by the 0/1 row mask ``m``
+    (shaped ``(1, 1, n_bands, 1)``): its invalid rows are 0 and are not counted.
+    """
+    count = m.sum() * masked.shape[1] * masked.shape[-1]
+    return masked.sum(dim=(1, 2, 3), keepdim=True) / count
+
+
 def _global_standardise(x, mask, eps):
     """Standardise each example over its valid rows and all frames; zero invalid rows."""
     m = mask.to(x.dtype).reshape(1, 1, -1, 1)
-    count = m.sum() * x.shape[1] * x.shape[-1]
-    mean = (x * m).sum(dim=(1, 2, 3), keepdim=True) / count
-    var = (((x - mean) * m) ** 2).sum(dim=(1, 2, 3), keepdim=True) / count
+    mean = _valid_mean(x * m, m)
+    var = _valid_mean(((x - mean) * m) ** 2, m)
     return (x - mean) / (var.sqrt() + eps) * m
 
 
@@ -339,8 +348,7 @@ class DEGram(nn.Module):
         mask = self.band_mask(sample_rate).to(x.device)
         m = mask.to(x.dtype).reshape(1, 1, -1, 1)
         # gain invariance: divide each example by its mean band power (valid rows)
-        mean = (x * m).sum(dim=(1, 2, 3), keepdim=True) / (m.sum() * x.shape[1] * x.shape[-1])
-        x = x / (mean + torch.finfo(x.dtype).tiny) * m
+        x = x / (_valid_mean(x * m, m) + torch.finfo(x.dtype).tiny) * m
         if self.attention is not None:
             x = self.attention(x)
         if self.log:

@@ -165,6 +165,15 @@ def butterworth_response(freqs_hz, centers_hz, bandwidths_hz, order):
         return np.exp(-0.5 * np.logaddexp(0.0, z))
 
 
+def _band_reaches(lower_hz, upper_hz, sample_rate):
+    """Filters whose -3 dB band ``[lower, upper]`` overlaps ``(0, sample_rate / 2)``.
+
+    Element-wise on NumPy arrays or tensors alike (the rule of
+    `Filterbank.valid_filters` and `SincGram.valid_filters`).
+    """
+    return (lower_hz < float(sample_rate) / 2.0) & (upper_hz > 0.0)
+
+
 @dataclass(frozen=True, eq=False)
 class Filterbank:
     """A SincGram filterbank in Hz, detached from torch (what a fitted classifier exposes).
@@ -207,7 +216,7 @@ class Filterbank:
     def valid_filters(self, sample_rate):
         """Boolean mask of the filters with part of their -3 dB band below ``sample_rate / 2``."""
         lo, hi = self.edges_hz.T
-        return (lo < float(sample_rate) / 2.0) & (hi > 0.0)
+        return _band_reaches(lo, hi, sample_rate)
 
 
 class SincGram(nn.Module):
@@ -307,10 +316,9 @@ class SincGram(nn.Module):
 
     def valid_filters(self, sample_rate):
         """Boolean tensor: filters with part of their -3 dB band in ``[0, sample_rate / 2]``."""
-        nyquist = float(sample_rate) / 2.0
         c = self.centers_hz.detach()
         b = self.bandwidths_hz.detach()
-        return ((c - b) < nyquist) & ((c + b) > 0.0)
+        return _band_reaches(c - b, c + b, sample_rate)
 
     def forward(self, spec, freqs_hz):
         """Apply the bank: ``spec`` ``(batch, ch, n_bins, time)`` -> ``(batch, ch, n_filters, time)``.
