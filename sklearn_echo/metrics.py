@@ -34,6 +34,7 @@ from sklearn.metrics import confusion_matrix, roc_auc_score
 from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest, _routing_enabled
 
 __all__ = [
+    "DCASE_PROTOCOLS",
     "DCASE_SECTION_FIGURES",
     "DCASEScorer",
     "anomaly_scores_of",
@@ -366,13 +367,17 @@ def dcase_official_score(y_true, y_score, *, domain=None, section=None, max_fpr=
     )["official_score"]
 
 
-#: Figures of one section, as the official DCASE 2023-2024 evaluators name
-#: them (``AUC (all)``, ``AUC (source)``, ... in their result tables).
+#: Figures of one section, as the official DCASE evaluators name them
+#: (``AUC (all)``, ``AUC (source)``, ... in their result tables).
 DCASE_SECTION_FIGURES = (
-    "auc_all", "auc_source", "auc_target", "pauc",
+    "auc_all", "auc_source", "auc_target", "pauc", "pauc_source", "pauc_target",
     "precision_source", "precision_target", "recall_source", "recall_target",
     "f1_source", "f1_target",
 )
+
+#: The evaluation rules: ``"2022"`` (DCASE 2022-2024 evaluators) and
+#: ``"2021"`` (DCASE 2021 evaluator), see `dcase_section_figures`.
+DCASE_PROTOCOLS = ("2022", "2021")
 
 _EPS = sys.float_info.epsilon
 
@@ -429,9 +434,9 @@ def _precision_recall_f1(y, decision):
 
 def dcase_section_figures(
     y_true, y_score, *, domain=None, decision=None, domains=("source", "target"),
-    max_fpr=DCASE_MAX_FPR,
+    protocol="2022", max_fpr=DCASE_MAX_FPR,
 ):
-    """All figures of one section as the official DCASE 2023-2024 evaluators compute them.
+    """All figures of one section as the official DCASE evaluators compute them.
 
     Undefined figures are NaN instead of an error, with a note saying why
     (a section without anomalies has no AUC; a domain without normal clips
@@ -452,6 +457,13 @@ def dcase_section_figures(
         Without them precision, recall and F1 are NaN.
     domains : tuple of str, default=("source", "target")
         The domains reported.
+    protocol : {"2022", "2021"}, default="2022"
+        ``"2022"``: the DCASE 2022, 2023 and 2024 evaluators: ``auc_<d>``
+        is the AUC of the normal clips of domain ``d`` against every
+        anomalous clip of the section, and the pAUC is computed on the
+        whole section (``pauc_<d>`` are NaN). ``"2021"``: the DCASE 2021
+        evaluator, where each domain is a test set of its own: ``auc_<d>``
+        and ``pauc_<d>`` on the clips of domain ``d`` alone.
     max_fpr : float, default=0.1
         Upper false-positive rate of the pAUC.
 
@@ -459,8 +471,7 @@ def dcase_section_figures(
     -------
     figures : dict
         Keys `DCASE_SECTION_FIGURES` and ``"notes"`` (list of str).
-        ``auc_all``: AUC of all clips; ``auc_<d>``: the normal clips of
-        domain ``d`` against every anomalous clip of the section;
+        ``auc_all``: AUC of all clips; ``auc_<d>``: see ``protocol``;
         ``pauc``: ``roc_auc_score(y, score, max_fpr=0.1)`` on all clips
         (McClish-standardised); ``precision_<d>``, ``recall_<d>``,
         ``f1_<d>``: of the decisions on the clips of domain ``d`` only,
@@ -475,19 +486,23 @@ def dcase_section_figures(
     >>> f = dcase_section_figures(y, score, domain=domain)
     >>> f["auc_source"], f["auc_target"], round(f["pauc"], 4)
     (1.0, 0.75, 0.7368)
+    >>> f = dcase_section_figures(y, score, domain=domain, protocol="2021")
+    >>> f["auc_target"], round(f["pauc_target"], 4)
+    (0.5, 0.4737)
     >>> f = dcase_section_figures([0, 0, 0], [0.1, 0.2, 0.3], domain=["source"] * 3)
     >>> f["auc_source"], f["notes"][0]
     (nan, 'AUC (all) undefined: 3 normal and 0 anomalous clips')
     """
     _check_max_fpr(max_fpr)
+    if protocol not in DCASE_PROTOCOLS:
+        raise ValueError(f"protocol must be one of {DCASE_PROTOCOLS}, got {protocol!r}.")
     y, s = _check_labels_scores(y_true, y_score)
     n = y.shape[0]
     notes = []
     out = dict.fromkeys(DCASE_SECTION_FIGURES, float("nan"))
     out["auc_all"] = _auc_or_nan(y, s, notes, "AUC (all)")
-    out["pauc"] = (
-        float("nan") if np.isnan(out["auc_all"]) else float(roc_auc_score(y, s, max_fpr=max_fpr))
-    )
+    if not np.isnan(out["auc_all"]):
+        out["pauc"] = float(roc_auc_score(y, s, max_fpr=max_fpr))
     if decision is not None:
         decision = np.asarray(decision)
         if decision.shape != (n,):
@@ -506,7 +521,11 @@ def dcase_section_figures(
         domain = _check_domain(domain, n)
         for d in domains:
             mine = _domain_mask(domain, d)
-            if not (mine & (y == 0)).any():
+            if protocol == "2021":
+                out[f"auc_{d}"] = _auc_or_nan(y[mine], s[mine], notes, f"AUC ({d})")
+                if not np.isnan(out[f"auc_{d}"]):
+                    out[f"pauc_{d}"] = float(roc_auc_score(y[mine], s[mine], max_fpr=max_fpr))
+            elif not (mine & (y == 0)).any():
                 notes.append(f"AUC ({d}) undefined: no normal clip of domain {d!r}")
             elif not np.isnan(out["auc_all"]):
                 keep = (mine & (y == 0)) | (y == 1)
@@ -516,7 +535,6 @@ def dcase_section_figures(
                 out[f"precision_{d}"], out[f"recall_{d}"], out[f"f1_{d}"] = p, r, f1
     out["notes"] = notes
     return out
-
 
 def anomaly_scores_of(estimator, X, domain=None):
     """Anomaly scores of a fitted estimator, DCASE sign (higher = more anomalous).

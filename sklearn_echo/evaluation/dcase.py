@@ -92,12 +92,15 @@ class DCASEResult:
     summary : dict
         Means over all machines and sections (`overall_figures`), with
         ``official_score`` and ``notes`` (undefined figures left out).
+    protocol : str
+        The evaluation rules used (``"2022"`` or ``"2021"``).
     """
 
     scores: object
     sections: object
     machines: object
     summary: dict = field(default_factory=dict)
+    protocol: str = "2022"
 
     @property
     def official_score(self):
@@ -142,7 +145,7 @@ class DCASEResult:
         return os.fspath(path)
 
     def write_score_files(self, directory):
-        """Write the official per-section score and decision files (`write_score_files`).
+        """Write the official score and decision files (`write_score_files`), in the protocol's layout.
 
         Parameters
         ----------
@@ -154,7 +157,7 @@ class DCASEResult:
         paths : list of str
             The files written.
         """
-        return write_score_files(self.scores, directory)
+        return write_score_files(self.scores, directory, protocol=self.protocol)
 
 
 def _fit(estimator, X, domain):
@@ -203,8 +206,8 @@ def _as_table(clips):
 
 
 def evaluate_dcase(
-    clips, estimator=None, *, domain_banks=False, max_fpr=DCASE_MAX_FPR, machines=None,
-    verbose=False,
+    clips, estimator=None, *, domain_banks=False, protocol="2022", max_fpr=DCASE_MAX_FPR,
+    machines=None, verbose=False,
 ):
     """Fit, score and evaluate every machine and section of a DCASE dataset.
 
@@ -224,6 +227,11 @@ def evaluate_dcase(
         Fit with ``domain=`` (source and target memory banks; the test score
         is the minimum over the banks). Every training clip must have a
         domain.
+    protocol : {"2022", "2021"}, default="2022"
+        The evaluation rules of the figures (`section_figures`): those of
+        the DCASE 2022-2024 evaluators, or of the 2021 evaluator (AUC and
+        pAUC per domain on that domain's clips). `DCASEResult.write_score_files`
+        writes the file layout of the same year.
     max_fpr : float, default=0.1
         Upper false-positive rate of the pAUC.
     machines : list of str, default=None
@@ -303,12 +311,12 @@ def evaluate_dcase(
         if verbose:
             print(f"{machine} section {section}: {len(train)} training clips, {len(test)} test clips")
     scores = pd.concat(frames, ignore_index=True)[list(SCORE_COLUMNS)]
-    sections = section_figures(scores, max_fpr=max_fpr)
+    sections = section_figures(scores, protocol=protocol, max_fpr=max_fpr)
     sections.insert(2, "n_train", [n_train[(m, s)] for m, s in zip(sections["machine"], sections["section"])])
     for m, s, note in zip(sections["machine"], sections["section"], sections["notes"]):
         if note:
             warnings.warn(f"DCASE machine {m!r} section {s!r}: {note} (NaN).", UserWarning, stacklevel=2)
     return DCASEResult(
         scores=scores, sections=sections, machines=machine_figures(sections),
-        summary=overall_figures(sections),
+        summary=overall_figures(sections), protocol=protocol,
     )

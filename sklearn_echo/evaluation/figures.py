@@ -1,7 +1,8 @@
 """The official DCASE figures of a table of anomaly scores: per section, per machine, overall.
 
-The formulas are those of the official DCASE 2023 and 2024 Task 2
-evaluators (``dcase2023_task2_evaluator.py``, ``dcase2024_task2_evaluator.py``):
+The formulas are those of the official DCASE 2022, 2023 and 2024 Task 2
+evaluators (``dcase2023_task2_evaluator.py``, ``dcase2024_task2_evaluator.py``,
+the default ``protocol="2022"``):
 
 * per machine and section: ``AUC (all)``, ``AUC (source)`` and
   ``AUC (target)`` (the normal clips of that domain against all the
@@ -17,7 +18,10 @@ evaluators (``dcase2023_task2_evaluator.py``, ``dcase2024_task2_evaluator.py``):
 Undefined figures (a section without anomalies, a domain without normal
 clips) are NaN, left out of the means, and listed in the ``notes``.
 Sections without domains (DCASE 2020) enter the means with their
-``AUC (all)`` in place of the two domain AUCs.
+``AUC (all)`` in place of the two domain AUCs. With ``protocol="2021"``
+(the DCASE 2021 evaluator) each domain is a test set of its own, with its
+own AUC and pAUC, and the official score is the harmonic mean of all of
+them.
 """
 
 # License: MIT
@@ -56,7 +60,7 @@ def _labels(label):
     return np.asarray(y, dtype=int)
 
 
-def section_figures(scores, *, max_fpr=DCASE_MAX_FPR):
+def section_figures(scores, *, protocol="2022", max_fpr=DCASE_MAX_FPR):
     """Figures of every machine and section of a score table.
 
     Parameters
@@ -67,6 +71,13 @@ def section_figures(scores, *, max_fpr=DCASE_MAX_FPR):
         are left out), ``anomaly_score`` and optionally ``domain`` and
         ``decision`` (`read_score_files` and `DCASEResult.scores` give
         such tables).
+    protocol : {"2022", "2021"}, default="2022"
+        The evaluation rules (`sklearn_echo.metrics.dcase_section_figures`):
+        ``"2022"``, those of the DCASE 2022-2024 evaluators (domain AUCs
+        against all the section's anomalies, one pAUC per section);
+        ``"2021"``, those of the 2021 evaluator (AUC and pAUC per domain on
+        that domain's clips; the means then take ``pauc_source`` and
+        ``pauc_target`` in place of ``pauc``).
     max_fpr : float, default=0.1
         Upper false-positive rate of the pAUC.
 
@@ -75,7 +86,7 @@ def section_figures(scores, *, max_fpr=DCASE_MAX_FPR):
     table : pandas.DataFrame
         One row per (machine, section), sorted: ``machine``, ``section``,
         the figures `sklearn_echo.metrics.DCASE_SECTION_FIGURES`,
-        ``has_domains``, the clip counts ``n_test``, ``n_normal_source``,
+        ``protocol``, ``has_domains``, the clip counts ``n_test``, ``n_normal_source``,
         ``n_normal_target``, ``n_anomaly_source``, ``n_anomaly_target``,
         ``n_unlabelled``, and ``notes`` (``"; "``-joined reasons for NaN
         figures, ``""`` when all are defined).
@@ -108,10 +119,12 @@ def section_figures(scores, *, max_fpr=DCASE_MAX_FPR):
             decision = part["decision"].to_numpy()[known].astype(int)
         fig = dcase_section_figures(
             y, s, domain=domain if has_domains else None, decision=decision,
-            domains=("source", "target") if has_domains else (), max_fpr=max_fpr,
+            domains=("source", "target") if has_domains else (), protocol=protocol,
+            max_fpr=max_fpr,
         )
         row = {"machine": machine, "section": section}
         row.update({k: fig[k] for k in DCASE_SECTION_FIGURES})
+        row["protocol"] = protocol
         row["has_domains"] = has_domains
         row["n_test"] = int(known.sum())
         for d in ("source", "target"):
@@ -124,7 +137,7 @@ def section_figures(scores, *, max_fpr=DCASE_MAX_FPR):
             notes = [*notes, f"{row['n_unlabelled']} unlabelled clips left out"]
         row["notes"] = "; ".join(notes)
         rows.append(row)
-    columns = ["machine", "section", *DCASE_SECTION_FIGURES, "has_domains", "n_test",
+    columns = ["machine", "section", *DCASE_SECTION_FIGURES, "protocol", "has_domains", "n_test",
                "n_normal_source", "n_anomaly_source", "n_normal_target", "n_anomaly_target",
                "n_unlabelled", "notes"]
     return pd.DataFrame(rows, columns=columns)
@@ -138,25 +151,30 @@ def _amean(values):
 
 def _summary(table):
     """The evaluator's means over the sections of ``table``."""
-    dom = table["has_domains"].to_numpy(dtype=bool)
-    all_auc = table["auc_all"].to_numpy(dtype=float)
-    src = np.where(dom, table["auc_source"].to_numpy(dtype=float), all_auc)
-    tgt = table["auc_target"].to_numpy(dtype=float)[dom]
-    aucs = np.concatenate([src, tgt])
-    pauc = table["pauc"].to_numpy(dtype=float)
+    aucs, paucs = [], []
+    protocols = table["protocol"] if "protocol" in table.columns else ["2022"] * len(table)
+    for (_, row), protocol in zip(table.iterrows(), protocols):
+        if protocol == "2021":
+            aucs += [row["auc_source"], row["auc_target"]]
+            paucs += [row["pauc_source"], row["pauc_target"]]
+            continue
+        aucs += [row["auc_source"], row["auc_target"]] if row["has_domains"] else [row["auc_all"]]
+        paucs.append(row["pauc"])
+    aucs = np.asarray(aucs, dtype=float)
+    paucs = np.asarray(paucs, dtype=float)
 
     def both(name):
         return np.concatenate([table[f"{name}_source"].to_numpy(dtype=float),
                                table[f"{name}_target"].to_numpy(dtype=float)])
 
     return {
-        "official_score": dcase_evaluator_hmean(np.concatenate([aucs, pauc])),
+        "official_score": dcase_evaluator_hmean(np.concatenate([aucs, paucs])),
         "amean_auc": _amean(aucs),
         "hmean_auc": dcase_evaluator_hmean(aucs),
         "hmean_auc_source": dcase_evaluator_hmean(table["auc_source"].to_numpy(dtype=float)),
         "hmean_auc_target": dcase_evaluator_hmean(table["auc_target"].to_numpy(dtype=float)),
-        "amean_pauc": _amean(pauc),
-        "hmean_pauc": dcase_evaluator_hmean(pauc),
+        "amean_pauc": _amean(paucs),
+        "hmean_pauc": dcase_evaluator_hmean(paucs),
         "hmean_precision": dcase_evaluator_hmean(both("precision")),
         "hmean_recall": dcase_evaluator_hmean(both("recall")),
         "hmean_f1": dcase_evaluator_hmean(both("f1")),

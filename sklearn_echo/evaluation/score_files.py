@@ -24,11 +24,11 @@ __all__ = ["read_score_files", "score_file_name", "write_score_files"]
 _KINDS = ("anomaly_score", "decision_result")
 _FILE = re.compile(
     r"(?P<kind>anomaly_score|decision_result)_(?P<machine>.+?)_"
-    r"(?:section_(?P<section>\d+)_test|id_(?P<id>\d+))\.csv\Z"
+    r"(?:section_(?P<section>\d+)_(?:(?P<domain>source|target)_)?test|id_(?P<id>\d+))\.csv\Z"
 )
 
 
-def score_file_name(kind, machine, section, *, ids=False):
+def score_file_name(kind, machine, section, *, domain=None, ids=False):
     """Official file name of one machine and section.
 
     Parameters
@@ -39,6 +39,9 @@ def score_file_name(kind, machine, section, *, ids=False):
         Machine type.
     section : str
         Section number as in the clip names (``"00"``).
+    domain : {"source", "target"}, default=None
+        DCASE 2021 naming: one file per section and domain
+        (``section_<XX>_<domain>_test``).
     ids : bool, default=False
         DCASE 2020 naming (``id_<XX>`` instead of ``section_<XX>_test``).
 
@@ -54,6 +57,8 @@ def score_file_name(kind, machine, section, *, ids=False):
     'anomaly_score_valve_section_00_test.csv'
     >>> score_file_name("decision_result", "fan", "02", ids=True)
     'decision_result_fan_id_02.csv'
+    >>> score_file_name("anomaly_score", "gearbox", "03", domain="target")
+    'anomaly_score_gearbox_section_03_target_test.csv'
     """
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}.")
@@ -61,10 +66,14 @@ def score_file_name(kind, machine, section, *, ids=False):
         raise ValueError(f"section must be digits as in the clip names ('00'), got {section!r}.")
     if ids:
         return f"{kind}_{machine}_id_{section}.csv"
+    if domain is not None:
+        if domain not in ("source", "target"):
+            raise ValueError(f"domain must be 'source' or 'target', got {domain!r}.")
+        return f"{kind}_{machine}_section_{section}_{domain}_test.csv"
     return f"{kind}_{machine}_section_{section}_test.csv"
 
 
-def write_score_files(scores, directory):
+def write_score_files(scores, directory, *, protocol="2022"):
     """Write the anomaly-score and decision files of every machine and section.
 
     Parameters
@@ -77,6 +86,9 @@ def write_score_files(scores, directory):
         file names). The `DCASEResult.scores` table has them.
     directory : str or path-like
         Folder to write into (created if missing).
+    protocol : {"2022", "2021"}, default="2022"
+        ``"2021"``: one pair of files per section and domain, as the DCASE
+        2021 evaluator reads them (needs a ``domain`` column).
 
     Returns
     -------
@@ -103,17 +115,26 @@ def write_score_files(scores, directory):
     for col in ("machine", "section", "name", "anomaly_score"):
         if col not in scores.columns:
             raise ValueError(f"scores needs a {col!r} column, got columns {list(scores.columns)}.")
+    if protocol not in ("2022", "2021"):
+        raise ValueError(f"protocol must be '2022' or '2021', got {protocol!r}.")
+    keys = ["machine", "section"]
+    if protocol == "2021":
+        if "domain" not in scores.columns or not scores["domain"].isin(["source", "target"]).all():
+            raise ValueError("protocol='2021' writes one file per domain: every clip needs a domain.")
+        keys.append("domain")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for (machine, section), part in scores.groupby(["machine", "section"], sort=True):
+    for key, part in scores.groupby(keys, sort=True):
+        machine, section = key[0], key[1]
+        domain = key[2] if protocol == "2021" else None
         ids = "convention" in part.columns and str(part["convention"].iloc[0]).startswith("2020")
         names = part["name"].tolist()
         files = [("anomaly_score", [float(v) for v in part["anomaly_score"]])]
         if "decision" in part.columns and part["decision"].notna().all():
             files.append(("decision_result", [int(v) for v in part["decision"]]))
         for kind, values in files:
-            path = directory / score_file_name(kind, machine, section, ids=ids)
+            path = directory / score_file_name(kind, machine, section, domain=domain, ids=ids)
             with open(path, "w", newline="") as f:
                 writer = csv.writer(f, lineterminator="\n")
                 writer.writerows([name, repr(v)] for name, v in zip(names, values))
@@ -137,7 +158,10 @@ def read_score_files(directory, *, machine=None):
     ----------
     directory : str or path-like
         Folder holding ``anomaly_score_*.csv`` files (and, optionally, the
-        matching ``decision_result_*.csv``).
+        matching ``decision_result_*.csv``), in the 2022+ layout
+        (``..._section_<XX>_test.csv``), the 2021 one
+        (``..._section_<XX>_<domain>_test.csv``) or the 2020 one
+        (``..._id_<XX>.csv``).
     machine : str, default=None
         Read only this machine's files.
 
@@ -186,6 +210,8 @@ def read_score_files(directory, *, machine=None):
         parsed = [parse_dcase_name(n, machine=m["machine"]) for n in table["name"]]
         for col in ("domain", "label", "attributes", "convention"):
             table[col] = [p[col] for p in parsed]
+        if m["domain"] is not None:  # 2021 files: one per domain
+            table["domain"] = [d if d is not None else m["domain"] for d in table["domain"]]
         table.insert(0, "section", section)
         table.insert(0, "machine", m["machine"])
         frames.append(table)
