@@ -418,6 +418,20 @@ def test_output_folder_must_exist(crops, capsys):
     assert "folder /no/such/folder does not exist" in capsys.readouterr().err
 
 
+def test_errors_name_files_by_path(tmp_path, capsys):
+    plain, paren = tmp_path / "plain" / "short.npy", tmp_path / "run (2)" / "short.npy"
+    for f in (plain, paren):
+        f.parent.mkdir()
+        np.save(f, np.zeros(10))
+    code = main(["embed", str(plain), str(paren), "--sample-rate", "16000", "-o", str(tmp_path / "x.npz")])
+    assert code == EXIT_ERROR
+    rule = "has 10 samples; at 16000 Hz at least 400 (25 ms) are needed"
+    # a path holding a parenthesis keeps the X[i] (path) form, whose brackets show where it ends
+    assert capsys.readouterr().err == (
+        f"error: 2 of 2 files are invalid:\n  - {plain} {rule}\n  - X[1] ({paren}) {rule}\n"
+    )
+
+
 # --------------------------------------------------------------------------- labels
 @pytest.mark.parametrize(
     "path, label",

@@ -928,3 +928,78 @@ def test_scanned_sets_join_in_order():
     assert np.shares_memory(signals[2].data, x2)  # in-memory items stay held after the join
     with pytest.raises(ValueError, match="different mat_key"):
         a + scan_signals([sig(800)], sample_rate=8000, mat_key="FE_time")
+
+
+# --------------------------------------------------------------------------- item_name
+def by_path(index, path):
+    return path if path else f"item {index}"
+
+
+def test_item_name_names_items_in_errors_and_sources(tmp_path):
+    np.save(tmp_path / "short.npy", sig(10))
+    X = [str(MIMII_MONO), str(tmp_path / "short.npy"), np.array([1.0, np.nan] * 400)]
+    with pytest.raises(SignalError) as info:
+        load_signals(X, sample_rate=16000, min_duration=0.025, item_name=by_path)
+    # an item that is not a file makes the header count "items"
+    assert str(info.value).splitlines() == [
+        "2 of 3 items are invalid:",
+        f"  - {tmp_path / 'short.npy'} has 10 samples; at 16000 Hz at least 400 (25 ms) are needed",
+        "  - item 2 contains NaN (first at sample 1); all values must be finite (no NaN or inf)",
+    ]
+    [s] = load_signals([MIMII_MONO], item_name=by_path)
+    assert s.source == str(MIMII_MONO)
+    [s] = iter_signals([MIMII_MONO], item_name=by_path)
+    assert s.source == str(MIMII_MONO)
+    assert scan_signals([MIMII_MONO], item_name=by_path).infos[0].source == str(MIMII_MONO)
+    assert [it.source for it in list_items([sig(5)], 10, item_name=by_path)] == ["item 0"]
+
+
+def test_item_name_header_counts_files_when_every_item_is_one(tmp_path):
+    missing = [str(tmp_path / "a.wav"), str(tmp_path / "b.npy")]
+    with pytest.raises(SignalFileNotFoundError) as info:
+        scan_signals(missing, sample_rate=8000, item_name=by_path)
+    assert str(info.value).splitlines()[0] == "2 of 2 files are invalid:"
+    assert info.value.errors == [(0, f"{missing[0]}: file not found"), (1, f"{missing[1]}: file not found")]
+    # signals read from files count as files; the name is given the file's path
+    [s] = load_signals([MIMII_MONO])
+    with pytest.raises(SignalError, match=rf"^1 of 1 files is invalid: {MIMII_MONO} has 160000 samples"):
+        load_signals([s], min_duration=20.0, item_name=by_path)
+
+
+def test_item_name_default_is_unchanged_and_must_be_callable():
+    with pytest.raises(SignalError, match=r"^1 of 2 items of X is invalid: X\[1\] \(.*missing\.npy\): file not found"):
+        load_signals([sig(5), "missing.npy"], sample_rate=10)
+    with pytest.raises(TypeError, match="item_name must be None or a callable"):
+        load_signals([sig(5)], sample_rate=10, item_name="X")
+
+
+def test_check_signal_input_passes_item_name_on():
+    from sklearn.base import BaseEstimator
+
+    from sklearn_echo.signals import check_signal_input
+
+    scanned = check_signal_input(BaseEstimator(), [str(MIMII_MONO)], reset=True, item_name=by_path)
+    assert scanned.infos[0].source == str(MIMII_MONO)
+
+
+# --------------------------------------------------------------------------- readers and rate rules
+def test_reader_registry_decides_support_and_stored_rates():
+    from sklearn_echo.signals.readers import READERS, reader_for, readers, stores_rate
+
+    assert tuple(READERS) == SUPPORTED_EXTENSIONS
+    assert tuple(readers()) == supported_extensions()
+    assert reader_for("A.WAV") is READERS[".wav"] and reader_for("notes.txt") is None
+    assert [stores_rate(p) for p in ["a.wav", "b.flac", "c.mat", "d.npy", "e.csv"]] == [True, True, False, False, False]
+
+
+def test_rate_rules_are_parsed_and_applied():
+    from sklearn_echo.signals import default_rate, file_rates, parse_rate_rule, rule_rates
+
+    rules = [parse_rate_rule(t) for t in ["*/48k/*=48000", "12000", "*/b/*=48000"]]
+    assert rules == [("*/48k/*", 48000.0), (None, 12000.0), ("*/b/*", 48000.0)]
+    assert default_rate(rules) == 12000.0 and rule_rates(rules) == [48000.0, 12000.0]
+    assert file_rates(["/d/48k/a.npy", "/d/x.csv", "/d/y.wav"], rules) == ([48000.0, 12000.0, None], [])
+    for text, message in [("=48000", "no pattern before '='"), ("a=fast", "'fast' is not a number"),
+                          ("-3", "'-3' must be a positive number"), ("inf", "'inf' must be a positive number")]:
+        with pytest.raises(ValueError, match=message):
+            parse_rate_rule(text)
