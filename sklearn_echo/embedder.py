@@ -210,13 +210,13 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
             self._encoder_spec = spec
         return spec
 
-    def _pipeline(self):
+    def _pipeline(self, cache=None):
         from .echo.pipeline import EmbeddingPipeline
 
         return EmbeddingPipeline(
             self._spec(),
             batch_size=self.batch_size,
-            cache=self.cache,
+            cache=self.cache if cache is None else cache,
             n_jobs=self.n_jobs,
             progress=self.progress,
         )
@@ -292,12 +292,12 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
                 rows.append(np.concatenate(parts, axis=-1))
         return rows
 
-    def _run(self, scanned, kind: str):
+    def _run(self, scanned, kind: str, cache=None):
         """Rows of ``scanned`` through the pipeline, block by block (``kind``: band_vectors or segments)."""
         infos = scanned.infos
         matrices = self._layout_matrices(infos)
         self._check_channels(infos)
-        pipeline = self._pipeline()
+        pipeline = self._pipeline(cache)
         per_channel = 1 if self.multichannel == "first" else None
         sizes = [
             (s.n_samples, s.sample_rate)
@@ -413,6 +413,47 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         """
         scanned = self._check_transform_input(X, sample_rate)
         return self._run(scanned, "segments")
+
+    def stream(self, sample_rate=None, *, window=2.0, hop=1.0, n_channels=None):
+        """Embed a live signal window by window (`sklearn_echo.streaming.EmbeddingStream`).
+
+        Parameters
+        ----------
+        sample_rate : float, optional
+            The stream's rate: one of ``sample_rates_`` (default: the embedder's
+            ``sample_rate``, or the single rate it was fitted on).
+        window : float, default=2.0
+            Seconds per analysis window.
+        hop : float, default=1.0
+            Seconds between window starts.
+        n_channels : int, optional
+            Channels of the stream (default: those of its first block).
+
+        Returns
+        -------
+        EmbeddingStream
+            ``push(block)`` returns the windows a block completes, each embedded
+            exactly as ``transform`` embeds the same samples (without the
+            cache, so a day-long stream does not fill it).
+        """
+        from .streaming import EmbeddingStream
+
+        check_is_fitted(self)
+        rate = self.sample_rate if sample_rate is None else sample_rate
+        if rate is None:
+            if len(self.sample_rates_) != 1:
+                raise ValueError(
+                    "this embedder was fitted on several sampling rates "
+                    f"({', '.join(f'{r:g}' for r in self.sample_rates_)} Hz): pass the "
+                    "stream's sample_rate"
+                )
+            rate = float(self.sample_rates_[0])
+        return EmbeddingStream(self, rate, window=window, hop=hop, n_channels=n_channels)
+
+    def _embed_arrays(self, arrays, sample_rate):
+        """Rows of in-memory ``(channels, samples)`` arrays at one rate, without the cache."""
+        scanned = self._load([(a, sample_rate) for a in arrays], None, reset=False)
+        return np.stack(self._run(scanned, "band_vectors", cache=False)).astype(np.float32)
 
     def get_feature_names_out(self, input_features=None):
         """Names ``ch{c}_{band}_{j}`` (channel, band slot, dimension) of the output features."""
