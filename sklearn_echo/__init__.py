@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # seen by type checkers and the API docs; imported lazily at 
     from .degram import DEGramClassifier
     from .echo.checkpoint import load_encoder
     from .embedder import EchoEmbedder
+    from .pretrainer import EchoPretrainer
     from .neighbors import EchoKNNAnomalyDetector, EchoKNNClassifier
     from .signals import Signal, SignalError, load_signals
 
@@ -33,6 +34,7 @@ _EXPORTS = {
     "EchoEmbedder": ".embedder",
     "EchoKNNAnomalyDetector": ".neighbors",
     "EchoKNNClassifier": ".neighbors",
+    "EchoPretrainer": ".pretrainer",
     "Signal": ".signals",
     "SignalError": ".signals",
     "load_encoder": ".echo.checkpoint",
