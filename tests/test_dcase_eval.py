@@ -333,6 +333,7 @@ def test_guide_examples_run_as_written(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setenv("ECHO_MODEL", str(TINY_SAFETENSORS))
     monkeypatch.setenv("ECHO_DATA", str(DATA_DIR))
+    monkeypatch.setenv("SKLEARN_ECHO_REPO", str(ROOT))
     monkeypatch.chdir(tmp_path)
     text = (ROOT / "docs" / "dcase.md").read_text()
     namespace = {"__name__": "dcase_guide"}
@@ -347,4 +348,109 @@ def test_guide_examples_run_as_written(monkeypatch, tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "scores").iterdir()) == [
         "anomaly_score_valve_section_00_test.csv", "decision_result_valve_section_00_test.csv",
     ]
-    assert namespace["sections"]["auc_source"].iloc[0] == result.sections["auc_source"].iloc[0]
+    assert "0.6942838532" in out  # the 2021 case's official score
+    assert namespace["truth"]["label"].notna().all()
+
+
+# ------------------------------------------------------------- DCASE 2021 rules
+
+OFFICIAL_2021 = ROOT / "tests" / "data" / "dcase" / "official_2021"
+
+
+def read_evaluator_result_2021(path):
+    """The 2021 evaluator's result: (machine, section, domain) rows, machine means, overall."""
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r and any(r)]
+    cols = ["AUC", "pAUC", "precision", "recall", "F1 score"]
+    sections, means, overall, machine = {}, {}, {}, None
+    for row in rows:
+        if len(row) == 1:
+            machine = row[0]
+        elif row[0] in ("section", ""):
+            continue
+        elif row[0] == "official score":
+            overall["official score"] = float(row[2])
+        elif row[1] in ("source", "target"):
+            sections[(machine, row[0], row[1])] = dict(zip(cols, map(float, row[2:])))
+        elif "over all" in row[0]:
+            overall[row[0].split(" over all")[0]] = dict(zip(cols, map(float, row[2:])))
+        else:
+            means[(machine, row[0])] = dict(zip(cols, map(float, row[2:])))
+    return sections, means, overall
+
+
+def test_2021_rules_equal_the_official_2021_evaluator():
+    """Real 2021 evaluation names and labels (ToyCar, fan), tied scores, the 2021 evaluator's output."""
+    from sklearn_echo.evaluation import attach_ground_truth, read_ground_truth
+
+    expected, means, overall = read_evaluator_result_2021(OFFICIAL_2021 / "evaluator_result.csv")
+    scores = read_score_files(OFFICIAL_2021 / "scores")
+    assert scores["label"].isna().all()  # evaluation names: labels come from the ground truth
+    scores = attach_ground_truth(scores, read_ground_truth(OFFICIAL_2021))
+    table = section_figures(scores, protocol="2021")
+    assert len(table) == 4 and len(expected) == 8
+    for _, row in table.iterrows():
+        for d in ("source", "target"):
+            want = expected[(row["machine"], row["section"], d)]
+            for theirs, ours in [("AUC", "auc"), ("pAUC", "pauc"), ("precision", "precision"),
+                                 ("recall", "recall"), ("F1 score", "f1")]:
+                assert close(row[f"{ours}_{d}"], want[theirs]), (row["machine"], row["section"], d, theirs)
+    per_machine = machine_figures(table).set_index("machine")
+    for machine, got in per_machine.iterrows():
+        # (the evaluator's per-machine source/target rows slice by the number of
+        # machine types, not of sections: they are not compared)
+        assert close(got["amean_auc"], means[(machine, "arithmetic mean")]["AUC"])
+        assert close(got["amean_pauc"], means[(machine, "arithmetic mean")]["pAUC"])
+        assert close(got["hmean_auc"], means[(machine, "harmonic mean")]["AUC"])
+        assert close(got["hmean_pauc"], means[(machine, "harmonic mean")]["pAUC"])
+        assert close(got["hmean_f1"], means[(machine, "harmonic mean")]["F1 score"])
+    summary = overall_figures(table)
+    assert close(summary["official_score"], overall["official score"])
+    assert close(summary["hmean_auc"], overall["harmonic mean"]["AUC"])
+    assert close(summary["hmean_pauc"], overall["harmonic mean"]["pAUC"])
+    assert close(summary["amean_auc"], overall["arithmetic mean"]["AUC"])
+    assert close(summary["hmean_auc_source"], overall["source harmonic mean"]["AUC"])
+    assert close(summary["hmean_auc_target"], overall["target harmonic mean"]["AUC"])
+    assert close(summary["hmean_recall"], overall["harmonic mean"]["recall"])
+
+
+def test_2021_score_files_round_trip(tmp_path):
+    scores = read_score_files(OFFICIAL_2021 / "scores")
+    written = write_score_files(scores, tmp_path, protocol="2021")
+    assert sorted(p.rsplit("/", 1)[1] for p in written) == sorted(p.name for p in (OFFICIAL_2021 / "scores").iterdir())
+    pd.testing.assert_frame_equal(read_score_files(tmp_path), scores)
+    with pytest.raises(ValueError, match="every clip needs a domain"):
+        write_score_files(scores.assign(domain=None), tmp_path, protocol="2021")
+
+
+def test_ground_truth_of_the_2023_evaluator_and_a_siren_list(tmp_path, official_scores):
+    from sklearn_echo.evaluation import attach_ground_truth, read_ground_truth
+
+    truth = read_ground_truth(OFFICIAL)
+    assert len(truth) == len(official_scores)
+    # score files written with evaluation names get their labels and domains back
+    renamed = official_scores.copy()
+    by_reference = dict(zip(truth["reference"], truth["name"]))
+    renamed["name"] = [by_reference[n] for n in renamed["name"]]
+    renamed["label"], renamed["domain"] = None, None
+    labelled = attach_ground_truth(renamed, truth)
+    assert list(labelled["label"]) == list(official_scores["label"])
+    assert list(labelled["domain"]) == list(official_scores["domain"])
+    # SIREN's evaluation list: real lines of eval_data_list_2022_converted.csv
+    listing = tmp_path / "eval_data_list_2022_converted.csv"
+    listing.write_text(
+        "bearing\n"
+        "section_03_0000.wav,section_03_source_test_normal_0000_vel_21.wav,0\n"
+        "section_03_0001.wav,section_03_target_test_anomaly_0001_vel_25.wav,1\n"
+        "section_03_0002.wav,section_03_source_test_normal_0002_vel_9.wav,0\n"
+    )
+    truth = read_ground_truth(listing)
+    assert truth[["machine", "section", "label", "domain"]].values.tolist() == [
+        ["bearing", "03", "normal", "source"], ["bearing", "03", "anomaly", "target"],
+        ["bearing", "03", "normal", "source"],
+    ]
+    clips = attach_ground_truth(parse_dcase(["bearing/test/section_03_0001.wav"]), truth)
+    assert (clips.loc[0, "label"], clips.loc[0, "domain"]) == ("anomaly", "target")
+    listing.write_text("section_03_0000.wav,section_03_source_test_normal_0000_vel_21.wav,0\n")
+    with pytest.raises(ValueError, match="expected a machine line"):
+        read_ground_truth(listing)
