@@ -325,6 +325,8 @@ def test_errors_name_the_section(valve_clips, detector):
         evaluate_dcase(valve_clips[valve_clips["split"] == "train"], detector)
     with pytest.raises(ValueError, match="missing the columns"):
         evaluate_dcase(valve_clips.drop(columns=["split"]), detector)
+    with pytest.raises(ValueError, match="1 clips have no split.*recordings/normal_id_00_00000000.wav"):
+        evaluate_dcase(parse_dcase(["recordings/normal_id_00_00000000.wav"]), detector)
 
 
 def test_guide_examples_run_as_written(monkeypatch, tmp_path, capsys):
@@ -454,3 +456,41 @@ def test_ground_truth_of_the_2023_evaluator_and_a_siren_list(tmp_path, official_
     listing.write_text("section_03_0000.wav,section_03_source_test_normal_0000_vel_21.wav,0\n")
     with pytest.raises(ValueError, match="expected a machine line"):
         read_ground_truth(listing)
+
+
+def test_evaluation_set_without_labels(tmp_path, detector):
+    """Evaluation names carry no label: scored and written, figures once the ground truth is attached."""
+    from sklearn_echo.evaluation import attach_ground_truth, read_ground_truth
+
+    src = parse_dcase(DATA_DIR / "dcase2023_valve")
+    src = src[src["index"] % 4 == 0].reset_index(drop=True)
+    root = tmp_path / "eval_data" / "valve"
+    (root / "train").mkdir(parents=True)
+    (root / "test").mkdir(parents=True)
+    (tmp_path / "gt" / "ground_truth_data").mkdir(parents=True)
+    (tmp_path / "gt" / "ground_truth_domain").mkdir(parents=True)
+    labels, domains, k = [], [], 0
+    for _, row in src.iterrows():
+        if row["label"] == "normal" and row["index"] % 8 == 0:
+            name = row["name"].replace("_test_", "_train_")
+            (root / "train" / name).symlink_to(row["path"])
+        else:
+            name = f"section_00_{k:04d}.wav"
+            k += 1
+            (root / "test" / name).symlink_to(row["path"])
+            labels.append(f"{name},{int(row['label'] == 'anomaly')}\n")
+            domains.append(f"{name},{int(row['domain'] == 'target')}\n")
+    (tmp_path / "gt" / "ground_truth_data" / "ground_truth_valve_section_00_test.csv").write_text("".join(labels))
+    (tmp_path / "gt" / "ground_truth_domain" / "ground_truth_valve_section_00_test.csv").write_text("".join(domains))
+
+    with pytest.warns(UserWarning, match="38 unlabelled clips left out"):
+        blind = evaluate_dcase(tmp_path / "eval_data", detector)
+    assert blind.scores["label"].isna().all() and math.isnan(blind.official_score)
+    assert len(blind.write_score_files(tmp_path / "scores")) == 2
+
+    truth = read_ground_truth(tmp_path / "gt")
+    labelled = evaluate_dcase(attach_ground_truth(parse_dcase(tmp_path / "eval_data"), truth), detector)
+    later = section_figures(attach_ground_truth(read_score_files(tmp_path / "scores"), truth))
+    for col in ("auc_all", "auc_source", "auc_target", "pauc", "f1_source"):
+        assert later[col].iloc[0] == labelled.sections[col].iloc[0]
+    assert labelled.sections["notes"].iloc[0] == "" and labelled.sections["n_test"].iloc[0] == 38

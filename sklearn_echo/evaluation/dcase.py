@@ -251,8 +251,9 @@ def evaluate_dcase(
     Raises
     ------
     ValueError
-        If a section has test clips but no training clip, or no test clip,
-        or ``domain_banks=True`` and a training clip has no domain.
+        If a clip has no split, a section has test clips but no training
+        clip, or no test clip, or ``domain_banks=True`` and a training clip
+        has no domain.
 
     Examples
     --------
@@ -275,6 +276,13 @@ def evaluate_dcase(
     table = _as_table(clips)
     if machines is not None:
         table = table[table["machine"].isin(list(machines))]
+    unsplit = table[~table["split"].isin(["train", "test"])]
+    if len(unsplit):
+        raise ValueError(
+            f"{len(unsplit)} clips have no split (neither their name nor their folder says "
+            f"train or test), e.g. {unsplit['path'].iloc[0]!r}: set the 'split' column of the "
+            "table or use the official layout <root>/<machine>/{train,test}/."
+        )
     if estimator is None:
         estimator = make_dcase_detector()
     frames, n_train = [], {}
