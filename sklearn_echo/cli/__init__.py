@@ -18,8 +18,10 @@ as ``error: ...`` on stderr without a traceback (``--debug`` shows it).
 The modules: ``options`` (options every command shares, number types),
 ``files`` (recordings read, outputs checked), ``errors`` (exit codes and the
 ``error: ...`` report), ``labels`` (labels read from paths), ``plots``, and one
-module per command: ``embed``, ``detect``, ``classify``, ``info``. Building the
-parser imports no torch; each command imports what it needs when it runs.
+module per command: ``embed``, ``detect``, ``classify``, ``info``, each with a
+``register(subparsers, common)`` that adds its subparser (``common``: the
+shared options) and the function that runs it. Building the parser imports no
+torch; each command imports what it needs when it runs.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = common_options()
     for command in (embed, detect, classify, info):
-        command.add_parser(sub, common)
+        command.register(sub, common)
     return parser
 
 

@@ -21,10 +21,10 @@ from .options import (
     positive_float,
 )
 
-__all__ = ["add_parser"]
+__all__ = ["register", "segments"]
 
 
-def add_parser(sub, common):
+def register(sub, common):
     """Register ``classify`` and its options."""
     p = add_command(
         sub, "classify", _cmd_classify, common,

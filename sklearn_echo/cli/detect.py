@@ -14,10 +14,10 @@ from .files import check_output, load_recordings
 from .labels import anomaly_label
 from .options import PATHS_HELP, add_command, add_neighbour_options, make_embedder
 
-__all__ = ["add_parser"]
+__all__ = ["register"]
 
 
-def add_parser(sub, common):
+def register(sub, common):
     """Register ``detect`` and its options."""
     p = add_command(
         sub, "detect", _cmd_detect, common,

@@ -6,10 +6,10 @@ from .errors import EXIT_OK
 from .files import check_output, load_recordings
 from .options import PATHS_HELP, add_command, make_embedder
 
-__all__ = ["add_parser"]
+__all__ = ["register"]
 
 
-def add_parser(sub, common):
+def register(sub, common):
     """Register ``embed`` and its options."""
     p = add_command(
         sub, "embed", _cmd_embed, common,

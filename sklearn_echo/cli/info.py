@@ -9,13 +9,13 @@ import sys
 from .errors import EXIT_OK
 from .options import add_command, load_model, rate_list
 
-__all__ = ["DEFAULT_RATES", "add_parser", "model_info"]
+__all__ = ["DEFAULT_RATES", "model_info", "register"]
 
 DEFAULT_RATES = (8000.0, 12000.0, 16000.0, 22050.0, 44100.0, 48000.0)
 """Sampling rates ``sklearn-echo info`` describes unless ``--rates`` is given."""
 
 
-def add_parser(sub, common):
+def register(sub, common):
     """Register ``info`` and its options."""
     p = add_command(
         sub, "info", _cmd_info, common,
