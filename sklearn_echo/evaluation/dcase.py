@@ -5,8 +5,8 @@ For every (machine, section) of a DCASE table (`sklearn_echo.datasets.parse_dcas
 1. fit a fresh clone of the detector on the section's training clips
    (normal clips only), in one memory bank or, with ``domain_banks=True``,
    in a source bank and a target bank (the test score is then the minimum
-   distance over both banks, as the SIREN benchmark and the DCASE
-   2022+ memory-bank baselines score clips of unknown domain);
+   distance over both banks, as the SIREN benchmark scores DCASE 2021-2025
+   clips);
 2. score the section's test clips without their domain (the DCASE 2022+
    test condition), and decide anomalies with the detector's ``predict``;
 3. compute the official figures (`sklearn_echo.evaluation.section_figures`)
