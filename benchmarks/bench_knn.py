@@ -1,45 +1,64 @@
-"""Exact and approximate k-NN search of sklearn-echo vs. scikit-learn, side by side.
+"""k-NN search: scikit-learn brute force, raw faiss and `NeighborIndex`, side by side.
 
-Data: a Gaussian mixture of ``--clusters`` clusters living in a random
-``--rank``-dimensional subspace of ``--dim`` dimensions, plus isotropic noise
-(relative scale ``--noise``), float32 -- the structure of embeddings, which
-fill a low-dimensional part of their space. Bank and queries are drawn from
-the same mixture.
+For every bank in the table (synthetic banks of 1,000 / 20,000 / 100,000
+vectors at 384 and 2,688 dimensions with noise 0.1 and 0.5, and real ECHO
+embeddings), on the same float32 arrays, in one process, k = 5, cosine:
 
-Compared, in one process, on the same arrays:
+1. ``sklearn``: ``NearestNeighbors(algorithm="brute", metric="cosine")``
+   fit + kneighbors;
+2. ``faiss``: raw faiss, the rows normalised, ``IndexFlatIP`` add + search;
+3. ``exact``: ``NeighborIndex(algorithm="brute")`` fit + kneighbors (faiss
+   flat index, float64 ranking of the candidates);
+4. ``hnsw``: ``NeighborIndex(algorithm="hnsw")``: graph build (fit and the
+   first query), then the queries.
 
-1. ``NeighborIndex(metric="cosine", algorithm="brute")`` (exact; float32
-   torch matmul + top-k per block, float64 re-ranking),
-2. ``sklearn.neighbors.NearestNeighbors(algorithm="brute", metric="cosine")``,
-3. ``NeighborIndex(metric="cosine", algorithm="pynndescent")`` (approximate),
-   after a small warm-up build that pays pynndescent's numba compilation.
+Methods 1-3 run ``--repeats`` times, interleaved in rotating order, and the
+best time of each is kept (the machine is shared). Printed per bank: times,
+ratios, the share of queries whose k neighbours (indices and order) are
+identical to scikit-learn's, recall@k of HNSW against exact search, and peak
+memory (resident set size above the start of the step, sampled every 5 ms).
+Where exact search and scikit-learn differ, up to 20 of the queries are
+checked against a float64 computation (scikit-learn computes in float32 on
+float32 input, so near ties can flip).
 
-Printed: wall times (fit + query), speed ratios, the share of queries whose k
-neighbours are identical (same indices, same order) between 1 and 2,
-recall@k of 3 against 1, and peak memory of each step, measured two ways:
-``tracemalloc`` peak (numpy and Python allocations; torch's own buffers are
-not traced) and the peak resident set size (RSS, sampled every 5 ms with
-psutil) above the RSS at the start of the step.
+Synthetic data: a Gaussian mixture of 50 clusters in a random 64-dimensional
+subspace plus isotropic noise of the given scale per dimension (`make_data`).
+Real embeddings: the segment rows (160 ms each) of
+``EchoEmbedder(model=<fixture checkpoint>).transform_segments`` over the WAV
+recordings of ``../shared/data``; the rows of every 10th file are the
+queries, the others the bank (cached in ``--embeddings-cache``).
+
+``--approx-study`` instead compares the approximate backends on one large
+bank (faiss HNSW at several ``ef_search``, faiss IVF at several ``nprobe``,
+pynndescent if installed): build time (pynndescent's numba compilation
+measured apart), query time, recall@k against faiss flat search, peak memory.
 
 Usage::
 
-    python benchmarks/bench_knn.py                 # 100,000 x 2,688 bank, 10,000 queries, k=5
-    python benchmarks/bench_knn.py --quick         # 20,000 x 512 bank, 2,000 queries
-    python benchmarks/bench_knn.py --n-bank 50000 --n-query 5000 --dim 1024
+    python benchmarks/bench_knn.py --n-jobs 2                     # the whole table
+    python benchmarks/bench_knn.py --n-jobs 2 --sizes 20000 --dims 384 --noises 0.5 --no-real
+    python benchmarks/bench_knn.py --n-jobs 2 --approx-study --n-bank 100000 --dim 2688
+    python benchmarks/bench_knn.py --n-jobs 2 --approx-study --n-bank 1000000 --dim 384
 """
 
 import argparse
 import gc
+import glob
+import importlib.util
 import os
 import sys
 import threading
 import time
-import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import psutil
 
 from sklearn_echo.neighbors import NeighborIndex
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+TINY = ROOT.parent / "shared" / "fixtures" / "echo_reference" / "tiny_echo.safetensors"
 
 
 def make_data(n, dim, rank, clusters, noise, seed):
@@ -60,7 +79,7 @@ def make_data(n, dim, rank, clusters, noise, seed):
 
 
 class PeakMemory:
-    """Peak tracemalloc and peak RSS (sampled) above the start of a step."""
+    """Wall time and peak resident set size (sampled) above the start of a step."""
 
     def __init__(self, interval=0.005):
         self.interval = interval
@@ -72,7 +91,6 @@ class PeakMemory:
         self.rss_peak = self.rss0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
-        tracemalloc.start()
         self._thread.start()
         self.t0 = time.perf_counter()
         return self
@@ -87,23 +105,74 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self.rss_peak = max(self.rss_peak, self.process.memory_info().rss)
-        _, self.traced_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
         return False
 
     @property
-    def rss_extra_mb(self):
+    def mib(self):
         return (self.rss_peak - self.rss0) / 2**20
 
-    @property
-    def traced_mb(self):
-        return self.traced_peak / 2**20
+
+def real_embeddings(cache, n_jobs):
+    """Segment embeddings of the shared WAV recordings: (bank, queries)."""
+    if cache and os.path.exists(cache):
+        saved = np.load(cache)
+        return saved["bank"], saved["queries"]
+    from sklearn_echo import EchoEmbedder
+
+    files = sorted(glob.glob(str(DATA / "**" / "*.wav"), recursive=True))
+    t = time.perf_counter()
+    emb = EchoEmbedder(model=str(TINY), n_jobs=n_jobs).fit(files)
+    segments = emb.transform_segments(files)
+    print(f"embedded {len(files)} recordings in {time.perf_counter() - t:.0f} s", flush=True)
+    bank = np.concatenate([s for i, s in enumerate(segments) if i % 10]).astype(np.float32)
+    queries = np.concatenate([s for i, s in enumerate(segments) if i % 10 == 0]).astype(np.float32)
+    if cache:
+        np.savez(cache, bank=bank, queries=queries)
+    return bank, queries
 
 
-def float64_agreement(bank, queries, rows, k, *candidates):
+def run_sklearn(bank, queries, k, n_jobs):
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="cosine", n_jobs=n_jobs)
+    return nn.fit(bank).kneighbors(queries)[1]
+
+
+def run_faiss(bank, queries, k, n_jobs):
+    import faiss
+
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n_jobs)
+    try:
+        index = faiss.IndexFlatIP(bank.shape[1])
+        b = bank.copy()
+        faiss.normalize_L2(b)
+        index.add(b)
+        del b
+        q = queries.copy()
+        faiss.normalize_L2(q)
+        return index.search(q, k)[1]
+    finally:
+        faiss.omp_set_num_threads(previous)
+
+
+def run_exact(bank, queries, k, n_jobs):
+    index = NeighborIndex(metric="cosine", algorithm="brute", n_jobs=n_jobs).fit(bank)
+    return index.kneighbors(queries, k)[1]
+
+
+def load_previous(path):
+    """The search module of an earlier source tree (e.g. from ``git archive``)."""
+    spec = importlib.util.spec_from_file_location("previous_search", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def float64_right(bank, queries, rows, k, *tables):
     """How many of ``rows`` each neighbour table gets exactly right (float64 cosine)."""
     norms = np.sqrt(np.einsum("ij,ij->i", bank, bank, dtype=np.float64))
-    right = [0] * len(candidates)
+    right = [0] * len(tables)
     for row in rows:
         q = queries[row].astype(np.float64)
         dots = np.concatenate(
@@ -111,133 +180,203 @@ def float64_agreement(bank, queries, rows, k, *candidates):
         )
         exact = 1.0 - dots / (norms * np.linalg.norm(q))
         ref = np.lexsort((np.arange(exact.shape[0]), exact))[:k]  # ties: lower index
-        for j, table in enumerate(candidates):
+        for j, table in enumerate(tables):
             right[j] += bool(np.array_equal(ref, table[row]))
     return right
 
 
+def recall(found, truth, k):
+    return float(np.mean([len(set(a[:k]) & set(b[:k])) / k for a, b in zip(found, truth)]))
+
+
+def compare(name, bank, queries, args, previous=None):
+    """One row of the table: every method on the same arrays."""
+    k, n_jobs = args.k, args.n_jobs
+    methods = {"sklearn": run_sklearn, "faiss": run_faiss, "exact": run_exact}
+    if previous is not None:
+        def run_previous(b, q, kk, nj):
+            index = previous.NeighborIndex(metric="cosine", algorithm="brute", n_jobs=nj).fit(b)
+            return index.kneighbors(q, kk)[1]
+
+        methods["previous"] = run_previous
+    names = list(methods)
+    best, mem, out = {}, {}, {}
+    for r in range(args.repeats):
+        for m in names[r % len(names):] + names[: r % len(names)]:
+            with PeakMemory() as pm:
+                out[m] = methods[m](bank, queries, k, n_jobs)
+            best[m] = min(best.get(m, np.inf), pm.seconds)
+            mem[m] = max(mem.get(m, 0.0), pm.mib)
+    with PeakMemory() as build:
+        approx = NeighborIndex(metric="cosine", algorithm="hnsw", n_jobs=n_jobs, random_state=0)
+        approx.fit(bank).kneighbors(queries[:1], k)
+    with PeakMemory() as query:
+        i_hnsw = approx.kneighbors(queries, k)[1]
+    del approx
+    same = {m: float(np.mean(np.all(out[m] == out["sklearn"], axis=1))) for m in names}
+    differ = np.flatnonzero(np.any(out["exact"] != out["sklearn"], axis=1))
+    checked = differ[:20]
+    right = float64_right(bank, queries, checked, k, out["exact"], out["sklearn"]) if checked.size else (0, 0)
+    row = {
+        "name": name, "n": bank.shape[0], "d": bank.shape[1], "nq": queries.shape[0],
+        **{f"t_{m}": best[m] for m in names}, **{f"mem_{m}": mem[m] for m in names},
+        "t_build": build.seconds, "t_query": query.seconds, "mem_hnsw": max(build.mib, query.mib),
+        **{f"same_{m}": same[m] for m in names},
+        "recall": recall(i_hnsw, out["exact"], k), "recall_faiss": recall(out["faiss"], out["exact"], k),
+        "differ": differ.size, "checked": checked.size, "right_exact": right[0], "right_sklearn": right[1],
+    }
+    print(
+        f"{name}: sklearn {best['sklearn']:.2f} s, faiss {best['faiss']:.2f} s, exact {best['exact']:.2f} s"
+        + (f", previous {best['previous']:.2f} s" if "previous" in best else "")
+        + f", hnsw build {build.seconds:.2f} s + query {query.seconds:.2f} s (recall@{k} {row['recall']:.4f}); "
+        f"sklearn/exact {best['sklearn'] / best['exact']:.2f}x, exact/faiss {best['exact'] / best['faiss']:.2f}x; "
+        f"identical to sklearn: exact {same['exact']:.4f}, faiss {same['faiss']:.4f}"
+        + (f"; float64 check of {checked.size} differing: exact right {right[0]}, sklearn right {right[1]}"
+           if checked.size else ""),
+        flush=True,
+    )
+    return row
+
+
+def print_table(rows, k, has_previous):
+    print(f"\n| bank | queries | sklearn (s) | faiss (s) | exact (s) | sklearn / exact | exact / faiss |"
+          + (" previous (s) | previous / exact |" if has_previous else "")
+          + f" identical to sklearn (exact / faiss) | HNSW build + query (s) | HNSW recall@{k} |"
+          " peak MiB (sklearn / faiss / exact / HNSW) |")
+    print("|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if has_previous else "") + "---:|---:|---:|---:|")
+    for r in rows:
+        prev = (f" {r['t_previous']:.2f} | {r['t_previous'] / r['t_exact']:.2f}x |" if has_previous else "")
+        print(
+            f"| {r['name']} | {r['nq']:,} | {r['t_sklearn']:.2f} | {r['t_faiss']:.2f} | {r['t_exact']:.2f} | "
+            f"{r['t_sklearn'] / r['t_exact']:.2f}x | {r['t_exact'] / r['t_faiss']:.2f}x |{prev} "
+            f"{r['same_exact']:.4f} / {r['same_faiss']:.4f} | {r['t_build']:.1f} + {r['t_query']:.2f} | "
+            f"{r['recall']:.4f} | {r['mem_sklearn']:,.0f} / {r['mem_faiss']:,.0f} / {r['mem_exact']:,.0f} / "
+            f"{r['mem_hnsw']:,.0f} |"
+        )
+    worst_sk = min(r["t_sklearn"] / r["t_exact"] for r in rows)
+    worst_fa = max(r["t_exact"] / r["t_faiss"] for r in rows)
+    print(f"\nexact vs sklearn: at least {worst_sk:.2f}x as fast on every bank; "
+          f"exact vs raw faiss: at most {worst_fa:.2f}x its time")
+    checked = sum(r["checked"] for r in rows)
+    if checked:
+        print(f"queries differing from sklearn checked in float64: {checked}; exact right in "
+              f"{sum(r['right_exact'] for r in rows)}, sklearn in {sum(r['right_sklearn'] for r in rows)}")
+
+
+def approx_study(args):
+    import faiss
+
+    faiss.omp_set_num_threads(args.n_jobs)
+    k = args.k
+    t = time.perf_counter()
+    data = make_data(args.n_bank + args.n_query, args.dim, 64, 50, args.study_noise, 0)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    bank, queries = data[: args.n_bank], data[args.n_bank :]
+    del data
+    print(f"bank {args.n_bank:,} x {args.dim:,}, {args.n_query:,} queries, noise {args.study_noise}, "
+          f"k={k}, {args.n_jobs} threads (data {time.perf_counter() - t:.0f} s)", flush=True)
+    with PeakMemory() as m:
+        flat = faiss.IndexFlatIP(args.dim)
+        flat.add(bank)
+        truth = flat.search(queries, k)[1]
+    del flat
+    print(f"| faiss flat (exact) | build + query {m.seconds:.1f} s | | peak {m.mib:,.0f} MiB |", flush=True)
+    with PeakMemory() as m:
+        hnsw = faiss.IndexHNSWFlat(args.dim, 32, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = 64
+        hnsw.add(bank)
+    print(f"| HNSW M=32 ef_construction=64 | build {m.seconds:.1f} s | | peak {m.mib:,.0f} MiB |", flush=True)
+    for ef in (32, 64, 128, 256):
+        hnsw.hnsw.efSearch = ef
+        with PeakMemory() as mq:
+            found = hnsw.search(queries, k)[1]
+        print(f"| HNSW ef_search={ef} | query {mq.seconds:.2f} s | recall@{k} {recall(found, truth, k):.4f} | |",
+              flush=True)
+    del hnsw
+    if not args.skip_ivf:
+        nlist = int(4 * np.sqrt(args.n_bank)) if args.n_bank <= 200_000 else int(np.sqrt(args.n_bank))
+        with PeakMemory() as m:
+            ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(args.dim), args.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            sample = np.random.RandomState(0).choice(args.n_bank, min(args.n_bank, 64 * nlist), replace=False)
+            ivf.train(bank[np.sort(sample)])
+            ivf.add(bank)
+        print(f"| IVF nlist={nlist} | build {m.seconds:.1f} s | | peak {m.mib:,.0f} MiB |", flush=True)
+        for nprobe in (8, 16, 32, 64):
+            ivf.nprobe = nprobe
+            with PeakMemory() as mq:
+                found = ivf.search(queries, k)[1]
+            print(f"| IVF nprobe={nprobe} | query {mq.seconds:.2f} s | recall@{k} {recall(found, truth, k):.4f} | |",
+                  flush=True)
+        del ivf
+    try:
+        import numba
+        from pynndescent import NNDescent
+    except ImportError:
+        print("pynndescent is not installed: skipped")
+        return
+    numba.set_num_threads(args.n_jobs)
+    t = time.perf_counter()
+    warm = NNDescent(bank[:2000], metric="cosine", n_neighbors=30, random_state=0, n_jobs=args.n_jobs)
+    warm.prepare()
+    warm.query(queries[:10], k=k)
+    compile_s = time.perf_counter() - t
+    with PeakMemory() as m:
+        nnd = NNDescent(bank, metric="cosine", n_neighbors=30, random_state=0, n_jobs=args.n_jobs, low_memory=True)
+        nnd.prepare()
+    print(f"| pynndescent n_neighbors=30 | build {m.seconds:.1f} s (+ {compile_s:.1f} s numba compilation) | "
+          f"| peak {m.mib:,.0f} MiB |", flush=True)
+    for eps in (0.2, 0.4):
+        with PeakMemory() as mq:
+            found = nnd.query(queries, k=k, epsilon=eps)[0]
+        print(f"| pynndescent epsilon={eps} | query {mq.seconds:.2f} s | recall@{k} {recall(found, truth, k):.4f} | |",
+              flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n-bank", type=int, default=100_000)
-    parser.add_argument("--n-query", type=int, default=10_000)
-    parser.add_argument("--dim", type=int, default=2688)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 20_000, 100_000])
+    parser.add_argument("--dims", type=int, nargs="+", default=[384, 2688])
+    parser.add_argument("--noises", type=float, nargs="+", default=[0.1, 0.5])
+    parser.add_argument("--n-query", type=int, default=2_000)
     parser.add_argument("--k", type=int, default=5)
-    parser.add_argument("--rank", type=int, default=64, help="dimension of the cluster subspace")
-    parser.add_argument("--clusters", type=int, default=50)
-    parser.add_argument("--noise", type=float, default=0.1, help="isotropic noise scale")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-jobs", type=int, default=None, help="threads (default: all)")
-    parser.add_argument("--quick", action="store_true", help="20,000 x 512 bank, 2,000 queries")
-    parser.add_argument(
-        "--epsilons",
-        type=float,
-        nargs="+",
-        default=[0.1, 0.2, 0.3, 0.4],
-        help="pynndescent query breadths to measure (same graph)",
-    )
-    parser.add_argument("--graph-neighbors", type=int, default=30, help="pynndescent graph degree")
-    parser.add_argument("--skip-sklearn", action="store_true")
-    parser.add_argument("--skip-pynndescent", action="store_true")
+    parser.add_argument("--n-jobs", type=int, default=2, help="threads of every method")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs per method (best kept)")
+    parser.add_argument("--no-real", action="store_true", help="skip the real embeddings")
+    parser.add_argument("--real-only", action="store_true", help="only the real embeddings")
+    parser.add_argument("--embeddings-cache", default="/tmp/sklearn_echo_knn_embeddings.npz")
+    parser.add_argument("--previous", help="search module of an earlier version, also timed")
+    parser.add_argument("--approx-study", action="store_true", help="compare approximate backends")
+    parser.add_argument("--n-bank", type=int, default=100_000, help="bank size of --approx-study")
+    parser.add_argument("--dim", type=int, default=2688, help="dimension of --approx-study")
+    parser.add_argument("--study-noise", type=float, default=0.5)
+    parser.add_argument("--skip-ivf", action="store_true")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.n_bank, args.n_query, args.dim = 20_000, 2_000, 512
 
+    import faiss
     import sklearn
-    import torch
-    from sklearn.neighbors import NearestNeighbors
+    import threadpoolctl
 
-    print(
-        f"bank {args.n_bank:,} x {args.dim:,} float32, {args.n_query:,} queries, k={args.k}; "
-        f"mixture of {args.clusters} clusters in a {args.rank}-dim subspace + noise {args.noise}"
-    )
-    print(
-        f"python {sys.version.split()[0]}, numpy {np.__version__}, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), scikit-learn {sklearn.__version__}, "
-        f"{os.cpu_count()} CPUs"
-    )
-    t = time.perf_counter()
-    data = make_data(args.n_bank + args.n_query, args.dim, args.rank, args.clusters, args.noise, args.seed)
-    bank, queries = data[: args.n_bank], data[args.n_bank :]
-    print(f"data generated in {time.perf_counter() - t:.1f} s ({data.nbytes / 2**20:,.0f} MiB)\n")
-
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, faiss {faiss.__version__}, "
+          f"scikit-learn {sklearn.__version__}, {os.cpu_count()} CPUs, n_jobs={args.n_jobs}")
+    if args.approx_study:
+        approx_study(args)
+        return
+    # scikit-learn's float32 products run in BLAS: give it the same thread count
+    threadpoolctl.threadpool_limits(args.n_jobs, user_api="blas")
+    previous = load_previous(args.previous) if args.previous else None
     rows = []
-    with PeakMemory() as mem:
-        exact = NeighborIndex(metric="cosine", algorithm="brute", n_jobs=args.n_jobs).fit(bank)
-        d_ours, i_ours = exact.kneighbors(queries, args.k)
-    rows.append(("sklearn-echo brute (exact)", mem))
-    print(f"sklearn-echo brute:  {mem.seconds:8.1f} s")
+    if not args.real_only:
+        for n in args.sizes:
+            for d in args.dims:
+                for noise in args.noises:
+                    data = make_data(n + args.n_query, d, 64, 50, noise, 0)
+                    rows.append(compare(f"{n:,} x {d:,}, noise {noise}", data[:n], data[n:], args, previous))
+                    del data
+    if not args.no_real:
+        bank, queries = real_embeddings(args.embeddings_cache, args.n_jobs)
+        rows.append(compare(f"ECHO segments {bank.shape[0]:,} x {bank.shape[1]:,}", bank, queries, args, previous))
+    print_table(rows, args.k, previous is not None)
 
-    if not args.skip_sklearn:
-        with PeakMemory() as mem:
-            nn = NearestNeighbors(
-                n_neighbors=args.k, algorithm="brute", metric="cosine", n_jobs=args.n_jobs
-            ).fit(bank)
-            d_sk, i_sk = nn.kneighbors(queries)
-        rows.append(("sklearn NearestNeighbors brute", mem))
-        print(f"sklearn brute:       {mem.seconds:8.1f} s")
-        del nn
-
-    if not args.skip_pynndescent:
-        t = time.perf_counter()
-        warm = NeighborIndex(metric="cosine", algorithm="pynndescent", n_jobs=args.n_jobs, random_state=0)
-        warm.fit(bank[:2000]).kneighbors(queries[:10], args.k)
-        compile_s = time.perf_counter() - t
-        params = {"n_neighbors": args.graph_neighbors}
-        with PeakMemory() as build:
-            approx = NeighborIndex(
-                metric="cosine",
-                algorithm="pynndescent",
-                n_jobs=args.n_jobs,
-                random_state=0,
-                pynndescent_params=params,
-            ).fit(bank)
-            approx._build_nnd()
-        rows.append((f"pynndescent build (graph degree {args.graph_neighbors})", build))
-        print(f"pynndescent build:   {build.seconds:8.1f} s (+ {compile_s:.1f} s numba warm-up)")
-        recalls = []
-        for eps in args.epsilons:
-            approx.epsilon = eps
-            with PeakMemory() as query:
-                _, i_apx = approx.kneighbors(queries, args.k)
-            recall = np.mean([len(set(a) & set(b)) / args.k for a, b in zip(i_apx, i_ours)])
-            recalls.append((eps, recall, query.seconds))
-            rows.append((f"pynndescent query, epsilon={eps}", query))
-            print(f"pynndescent query:   {query.seconds:8.1f} s at epsilon={eps}: recall@{args.k} {recall:.4f}")
-
-    print("\n| step | time (s) | peak RSS above start (MiB) | tracemalloc peak (MiB) |")
-    print("|---|---:|---:|---:|")
-    for name, mem in rows:
-        print(f"| {name} | {mem.seconds:.1f} | {mem.rss_extra_mb:,.0f} | {mem.traced_mb:,.0f} |")
-    print()
-    t_ours = rows[0][1].seconds
-    if not args.skip_sklearn:
-        t_sk = rows[1][1].seconds
-        same_rows = np.mean(np.all(i_ours == i_sk, axis=1))
-        same_sets = np.mean([set(a) == set(b) for a, b in zip(i_ours, i_sk)])
-        print(f"speed-up, exact brute vs sklearn brute: {t_sk / t_ours:.2f}x")
-        print(f"identical neighbours (indices and order): {same_rows:.4f} of queries")
-        print(f"identical neighbour sets:                 {same_sets:.4f} of queries")
-        print(f"max |distance difference|:                {np.abs(d_ours - d_sk).max():.2e}")
-        differ = np.flatnonzero(np.any(i_ours != i_sk, axis=1))
-        if differ.size:
-            checked = differ[:50]
-            ours_ok, sk_ok = float64_agreement(bank, queries, checked, args.k, i_ours, i_sk)
-            print(
-                f"queries that differ: {differ.size}; against an exact float64 reference "
-                f"({len(checked)} checked) sklearn-echo is right in {ours_ok}, sklearn in "
-                f"{sk_ok} (scikit-learn computes in float32 on float32 input)"
-            )
-        print(
-            "peak RSS ratio sklearn / sklearn-echo:   "
-            f"{rows[1][1].rss_extra_mb / max(rows[0][1].rss_extra_mb, 1e-9):.2f}x"
-        )
-    if not args.skip_pynndescent:
-        t_b = build.seconds
-        for eps, recall, t_q in recalls:
-            print(
-                f"pynndescent epsilon={eps}: recall@{args.k} {recall:.4f}; query {t_ours / t_q:.1f}x "
-                f"faster than exact brute; build + query {(t_b + t_q) / t_ours:.2f}x its time"
-            )
 
 if __name__ == "__main__":
     main()

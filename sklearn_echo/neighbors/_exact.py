@@ -5,7 +5,8 @@ faiss ``IndexFlatIP`` (cosine: unit rows) or ``IndexFlatL2`` (euclidean:
 shifted rows), which scans every bank vector with float32 matrix products
 (BLAS) and keeps the best scores per query. For each query it asks for the
 ``k + 8`` best candidates (one more when a bank row is left out), computes
-their distances in float64, and sorts them by (distance, bank index).
+in float64 the distances of those whose score is within twice the float32
+rounding bound of the k-th best, and sorts them by (distance, bank index).
 
 The float32 scores only pick candidates. If the weakest candidate is within
 twice the float32 rounding bound of the k-th best, a vector outside the
@@ -147,17 +148,19 @@ class FlatSearch:
                 if excl is not None:
                     bad |= cand == excl[rows, None]
                 S[bad] = -np.inf
+                ranked = -np.sort(-S, axis=1)  # descending, left-out rows last
+                # only candidates within the rounding bound of the k-th score
+                # can be among the k nearest: their distances are computed
+                # in float64, the others stay at infinity
+                kth = ranked[:, k - 1] - 2.0 * tol[rows]
                 d = np.full(cand.shape, np.inf)
-                r, c = np.nonzero(~bad)
+                r, c = np.nonzero(S >= kth[:, None])
                 d[r, c] = exact_distances(self.metric, queries, bank, rows[r], cand[r, c])
                 order = order_by_distance(d, cand)[:, :k]
                 if kc >= n:
                     done = np.ones(rows.size, dtype=bool)
                 else:
-                    S.sort(axis=1)
-                    S = S[:, ::-1]  # descending, left-out rows last
-                    weakest = S[:, kc - extra - 1]
-                    done = weakest < S[:, k - 1] - 2.0 * tol[rows]
+                    done = ranked[:, kc - extra - 1] < kth
                 dist[rows[done]] = np.take_along_axis(d[done], order[done], 1)
                 ind[rows[done]] = np.take_along_axis(cand[done], order[done], 1)
                 left.append(rows[~done])

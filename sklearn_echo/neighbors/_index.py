@@ -46,8 +46,8 @@ AUTO_BRUTE_MAX_BANK = 200_000
 
 # Default bound on the candidate scores and query vectors held at once (bytes).
 _DEFAULT_BLOCK_BYTES = 64 * 2**20
-# Query rows per search call, at most.
-_MAX_QUERY_BLOCK = 1024
+# Query rows per search call, at most (faiss scans the bank once per call).
+_MAX_QUERY_BLOCK = 8192
 
 
 class NeighborIndex:
@@ -310,11 +310,12 @@ class NeighborIndex:
     def _blocks(self, n_q):
         """Query rows per block and candidate scores per query row held at once.
 
-        ``qb`` query vectors (``4 qb d`` bytes) and ``qb x bb`` candidate
-        scores (``4 qb bb`` bytes) each stay within ``block_bytes``.
+        ``qb`` query vectors (``4 qb d`` bytes) and ``qb x bb`` candidates
+        (score, index, distance and order: ``32 qb bb`` bytes) each stay
+        within ``block_bytes``.
         """
         qb = int(max(1, min(n_q, _MAX_QUERY_BLOCK, self.block_bytes // (4 * self.n_features_in_))))
-        bb = int(max(1, min(self.n_samples_, self.block_bytes // (4 * qb))))
+        bb = int(max(1, min(self.n_samples_, self.block_bytes // (32 * qb))))
         return qb, bb
 
     def bank_kneighbors(self, X, n_neighbors=1):

@@ -43,8 +43,7 @@ class Rows:
     scale : ndarray of shape (n,), float32, or None
         ``1 / |x|`` (cosine; 0 for a zero row); None for euclidean.
     sq : ndarray of shape (n,), float64
-        Squared norm in the search space: 1 or 0 (cosine), ``|x - shift|^2``
-        (euclidean).
+        Squared norm: ``|x|^2`` (cosine), ``|x - shift|^2`` (euclidean).
     """
 
     __slots__ = ("raw", "scale", "sq")
@@ -121,7 +120,7 @@ def make_rows(X, metric, shift, what, offset=0):
             )
         with np.errstate(divide="ignore"):
             scale = np.where(zero, 0.0, 1.0 / np.sqrt(sq)).astype(np.float32)
-        return Rows(X, scale, np.where(zero, 0.0, 1.0))
+        return Rows(X, scale, sq)
     sq = np.empty(X.shape[0], dtype=np.float64)
     for s in range(0, X.shape[0], ROW_CHUNK):
         sq[s : s + ROW_CHUNK] = _sq_norms(X[s : s + ROW_CHUNK] - shift)
@@ -136,7 +135,7 @@ def exact_distances(metric, queries, bank, rows, cols):
     metric : {"cosine", "euclidean"}
         Distance.
     queries, bank : Rows
-        The two sets of vectors.
+        The two sets of vectors (cosine uses their float64 squared norms).
     rows, cols : ndarray of shape (n_pairs,), int
         The pairs.
 
@@ -144,22 +143,25 @@ def exact_distances(metric, queries, bank, rows, cols):
     -------
     dist : ndarray of shape (n_pairs,), float64
         ``1 - cos`` (1 where either vector is zero, clipped to ``[0, 2]``)
-        or the euclidean distance.
+        or the euclidean distance, computed in float64 from the float32
+        vectors.
     """
     out = np.empty(rows.shape[0], dtype=np.float64)
-    step = max(1, (32 * 2**20) // (8 * bank.raw.shape[1]))
+    # pairs per chunk: 2 MiB of gathered float32 rows per side, small enough
+    # for the temporary arrays to be reused instead of mapped afresh
+    step = max(1, 2**19 // bank.raw.shape[1])
     for s in range(0, rows.shape[0], step):
-        q = queries.raw[rows[s : s + step]].astype(np.float64)
-        b = bank.raw[cols[s : s + step]].astype(np.float64)
+        r, c = rows[s : s + step], cols[s : s + step]
+        q, b = queries.raw[r], bank.raw[c]
         if metric == "cosine":
-            norm = np.sqrt(np.einsum("ij,ij->i", q, q) * np.einsum("ij,ij->i", b, b))
-            dot = np.einsum("ij,ij->i", q, b)
+            dot = np.einsum("ij,ij->i", q, b, dtype=np.float64)
+            norm = np.sqrt(queries.sq[r] * bank.sq[c])
             zero = norm == 0.0  # zero vectors: distance 1 to everything
             norm[zero] = 1.0
             dot[zero] = 0.0
             out[s : s + step] = 1.0 - dot / norm
         else:
-            diff = q - b
+            diff = np.subtract(q, b, dtype=np.float64)
             out[s : s + step] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     if metric == "cosine":
         np.clip(out, 0.0, 2.0, out=out)
