@@ -133,7 +133,11 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
         Seeds the initialisation, crops, bands, masks and the validation split.
     progress : bool, default=False
         A tqdm bar over steps showing the loss.
-    band_layout, multichannel, cache, n_jobs, mat_key
+    n_jobs : int, default=None
+        Training: torch threads on CPU (scikit-learn's count: ``None`` is 1
+        unless a joblib context says otherwise, ``-1`` every core).
+        `transform`: worker processes, as in `EchoEmbedder`.
+    band_layout, multichannel, cache, mat_key
         As in `EchoEmbedder`, for `transform`. ``multichannel="first"`` also
         trains on the first channel only; otherwise every channel is a
         training signal.
@@ -417,7 +421,7 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
         import torch
         from torch.utils.data import DataLoader
 
-        from .device import resolve_device
+        from .device import resolve_device, torch_threads
         from .training.data import (
             ExampleSpec,
             PretrainingDataset,
@@ -454,13 +458,16 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
         )
         recipe = self._recipe(len(train_items), dist.world_size)
         autocast = torch.bfloat16 if self.dtype == "bfloat16" else None
-        run = Pretraining(encoder, recipe, device, autocast, dist, seed)
-        if directory is not None:
-            run.load_state(directory)
-        source = SignalSource(scanned)
-        val_batches = fixed_batches(source, val_items, spec, self.batch_size, seed) if val_items else []
-        self._run_loop(run, source, train_items, spec, seed, val_batches, directory, DataLoader,
-                       PretrainingDataset)
+        with torch_threads(self.n_jobs):
+            run = Pretraining(encoder, recipe, device, autocast, dist, seed)
+            if directory is not None:
+                run.load_state(directory)
+            source = SignalSource(scanned)
+            val_batches = (
+                fixed_batches(source, val_items, spec, self.batch_size, seed) if val_items else []
+            )
+            self._run_loop(run, source, train_items, spec, seed, val_batches, directory,
+                           DataLoader, PretrainingDataset)
         self.loss_curve_ = list(run.loss_curve)
         self.validation_loss_curve_ = list(run.validation_curve)
         self.n_steps_ = int(run.step_count)

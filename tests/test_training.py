@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from sklearn_echo.device import torch_threads
 from sklearn_echo.echo.bands import band_plan, stft_params
 from sklearn_echo.echo.checkpoint import load_encoder
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder
@@ -31,6 +32,13 @@ from sklearn_echo.training.data import band_position, make_example
 from .conftest import MIMII_DIR, TINY_SAFETENSORS
 
 TINY_CONFIG = EchoConfig(embed_dim=64, depth=1, num_heads=1, ffn_dim=256)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # training runs under torch_threads(n_jobs) in EchoPretrainer; the same here
+    with torch_threads(1):
+        yield
 
 
 def _noise(n, seed=0):

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["encoder_arrays", "save_encoder"]
+__all__ = ["METADATA_KEY", "encoder_arrays", "read_metadata", "save_encoder"]
+
+METADATA_KEY = "sklearn_echo"
 
 
 def encoder_arrays(encoder) -> dict[str, np.ndarray]:
@@ -39,7 +41,8 @@ def save_encoder(weights: dict, path: str | os.PathLike, metadata: dict | None =
     path : path-like
         Target file; written to a temporary name first, then renamed.
     metadata : dict, optional
-        Values are stored as JSON strings (safetensors metadata is str -> str).
+        Stored as one JSON string under the metadata key ``"sklearn_echo"``,
+        so that the same weights and metadata always give the same bytes.
 
     Returns
     -------
@@ -65,10 +68,19 @@ def save_encoder(weights: dict, path: str | os.PathLike, metadata: dict | None =
         .detach().to("cpu", torch.float32).contiguous()
         for k, v in weights.items()
     }
-    meta = {"format": "pt"}
-    for k, v in (metadata or {}).items():
-        meta[str(k)] = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+    # One metadata entry: safetensors writes its metadata map in no fixed order,
+    # and the file's bytes (its SHA-256 fingerprint) must not change between writes.
+    meta = {METADATA_KEY: json.dumps(metadata or {}, sort_keys=True)}
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     save_file(tensors, str(tmp), metadata=meta)
     os.replace(tmp, path)
     return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The metadata `save_encoder` wrote (an empty dict for other checkpoints)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    return json.loads(meta[METADATA_KEY]) if METADATA_KEY in meta else {}

@@ -61,7 +61,10 @@ def make_targets(layer_outputs, top_k: int | None = None) -> torch.Tensor:
     chosen = layer_outputs[-top_k:] if top_k else layer_outputs
     total = None
     for y in chosen:
-        y = F.instance_norm(y.float().transpose(1, 2)).transpose(1, 2)
+        # instance norm over time (as F.instance_norm, which refuses a single position)
+        y = y.float()
+        var, mean = torch.var_mean(y, dim=1, keepdim=True, unbiased=False)
+        y = (y - mean) * torch.rsqrt(var + 1e-5)
         total = y if total is None else total + y
     total = total / len(chosen)
     return F.layer_norm(total, total.shape[-1:])
