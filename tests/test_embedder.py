@@ -385,7 +385,7 @@ def test_files_are_embedded_block_by_block_with_the_same_result(monkeypatch):
 
 
 def test_scanned_signals_are_embedded_without_a_second_check(monkeypatch):
-    from sklearn_echo import signals as signals_module
+    from sklearn_echo.signals import loading as signals_module
     from sklearn_echo.signals import scan_signals
 
     files = [str(f) for f in sorted((MIMII_DIR / "normal").glob("*.wav"))[:3]]
