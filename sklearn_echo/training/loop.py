@@ -219,7 +219,7 @@ class Pretraining:
                              self.recipe.ema_anneal_steps)
         ema_update(self.teacher, self.student.encoder, decay)
         self.step_count += 1
-        value = self.dist.sum(loss.detach().double().cpu()) / self.dist.world_size ** 2
+        value = self.dist.sum(loss.detach().double().cpu()) / self.dist.world_size
         self.loss_curve.append(float(value))
         return float(value)
 
