@@ -186,3 +186,21 @@ def test_heads_other_than_64_dims_are_refused():
     with pytest.raises(ValueError, match="num_heads=4"):
         EchoPretrainer(model=None, embed_dim=128, num_heads=4, max_steps=1,
                        sample_rate=16000).fit(_signals(2))
+
+
+# --------------------------------------------------------------------------- command
+def test_pretrain_command_writes_a_checkpoint_every_command_takes(tmp_path):
+    import argparse
+
+    from sklearn_echo.cli import pretrain
+    from sklearn_echo.cli.options import common_options
+
+    parser = argparse.ArgumentParser(prog="sklearn-echo")
+    pretrain.register(parser.add_subparsers(dest="command"), common_options())
+    out = tmp_path / "adapted.safetensors"
+    args = parser.parse_args([
+        "pretrain", str(MIMII_DIR / "normal"), "-o", str(out), "--model", TINY,
+        "--steps", "2", "--train-batch-size", "2", "--crop-seconds", "0.64", "--device", "cpu",
+    ])
+    assert args.func(args) == 0
+    assert load_encoder(str(out)).config.embed_dim == 128
