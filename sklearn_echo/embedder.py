@@ -80,6 +80,12 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
     mat_key : str, default="DE_time"
         Variable read from ``.mat`` files: the one named ``mat_key`` or ending
         in ``"_" + mat_key`` (CWRU's ``X118_DE_time``).
+    csv_columns : int, str, list of them, or None, default=None
+        Columns of ``.csv`` files that hold the signal, as indices (``0`` the
+        first, ``-1`` the last) or header names; they become the channels,
+        in that order (PHM 2012 files: ``[4, 5]`` or ``[-2, -1]``, leaving out
+        the clock in the first four columns). ``None`` takes every column.
+        Other formats ignore it.
 
     Attributes
     ----------
@@ -114,6 +120,13 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
     1,960 MB (``benchmarks/bench_folder_memory.py --repeat 60``). Signals passed
     as arrays are used in place.
 
+    A bad item always raises: the embedder never skips one (the loading
+    layer's ``errors="skip"``), because the rows it returns must stay aligned
+    with ``X`` and with ``y`` in a pipeline. To leave bad files out, scan
+    them first with ``sklearn_echo.signals.scan_signals(paths,
+    errors="skip")`` (its ``skipped`` names each one and why) and pass the
+    result, or the kept paths, to the embedder.
+
     See Also
     --------
     sklearn_echo.EchoKNNClassifier : k-NN fault classification on embeddings.
@@ -144,6 +157,7 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         "n_jobs": [Integral, None],
         "progress": ["boolean"],
         "mat_key": [str],
+        "csv_columns": [list, tuple, Integral, str, None],
     }
 
     def __init__(
@@ -161,6 +175,7 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         n_jobs=None,
         progress=False,
         mat_key="DE_time",
+        csv_columns=None,
     ):
         self.model = model
         self.revision = revision
@@ -174,6 +189,7 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.progress = progress
         self.mat_key = mat_key
+        self.csv_columns = csv_columns
 
     # ------------------------------------------------------------------ helpers
     def __getstate__(self):
@@ -226,7 +242,8 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
         rate = self.sample_rate if sample_rate is None else sample_rate
         return self._check_rates(
             check_signal_input(
-                self, X, rate, reset=reset, mat_key=self.mat_key, min_duration=WINDOW_SECONDS
+                self, X, rate, reset=reset, mat_key=self.mat_key, min_duration=WINDOW_SECONDS,
+                csv_columns=self.csv_columns,
             )
         )
 

@@ -13,7 +13,9 @@ exactly as ``sklearn_echo.EchoEmbedder`` accepts or rejects them:
 Exit codes: ``0`` success, ``2`` usage error (bad option or value, reported
 by argparse), ``1`` bad input or model (a file that is missing, unreadable or
 invalid, a model that cannot be found, labels that cannot be read), reported
-as ``error: ...`` on stderr without a traceback (``--debug`` shows it).
+as ``error: ...`` on stderr without a traceback (``--debug`` shows it),
+``3`` done, but bad files were skipped (``--on-error skip``; each one is listed
+with its reason on stderr and in the outputs).
 
 The modules: ``options`` (options every command shares, number types),
 ``files`` (recordings read, outputs checked), ``errors`` (exit codes and the
@@ -29,8 +31,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import classify, detect, embed, info
-from .errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CommandError, report
+from . import classify, dcase, detect, embed, info
+from .errors import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, CommandError, report
 from .info import DEFAULT_RATES, model_info
 from .labels import anomaly_label, class_labels
 from .options import common_options
@@ -39,6 +41,7 @@ __all__ = [
     "DEFAULT_RATES",
     "EXIT_ERROR",
     "EXIT_OK",
+    "EXIT_SKIPPED",
     "EXIT_USAGE",
     "CommandError",
     "anomaly_label",
@@ -69,13 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sklearn-echo",
         description="ECHO embeddings of machine signals (sound, vibration, any sampling "
         "rate) for fault classification and anomaly detection.",
-        epilog="Exit codes: 0 success, 1 bad input or model, 2 usage error. "
+        epilog="Exit codes: 0 success, 1 bad input or model, 2 usage error, 3 done but "
+        "files were skipped (--on-error skip). "
         "Run 'sklearn-echo COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = common_options()
-    for command in (embed, detect, classify, info):
+    for command in (embed, detect, classify, info, dcase):
         command.register(sub, common)
     return parser
 
@@ -95,6 +99,9 @@ def main(argv=None) -> int:
     ``classify PATH... [--labels-from folder|REGEX] [--cv loo|K] [--k 5]``
         Cross-validated k-NN accuracy, overall and per class
         (labels: ``class_labels``); ``--confusion FILE.png``.
+    ``dcase ROOT... [--domain-banks] [--train-from-test F] [-o FILE.csv] [--scores-dir DIR]``
+        The DCASE Task 2 evaluation (`sklearn_echo.evaluation.evaluate_dcase`):
+        figures per section, machine and overall; official score files.
     ``info [--rates HZ,...] [--json]``
         Checkpoint path, fingerprint, architecture; bands and embedding
         width per sampling rate.

@@ -9,10 +9,16 @@ from __future__ import annotations
 import csv
 import sys
 
-from .errors import EXIT_OK, CommandError
-from .files import check_output, load_recordings
+from .errors import CommandError
+from .files import check_output, finish, load_recordings, skipped_files
 from .labels import anomaly_label
-from .options import PATHS_HELP, add_command, add_neighbour_options, make_embedder
+from .options import (
+    PATHS_HELP,
+    add_command,
+    add_neighbour_options,
+    add_on_error,
+    make_embedder,
+)
 
 __all__ = ["register"]
 
@@ -31,10 +37,12 @@ def register(sub, common):
     p.add_argument("--test", nargs="+", required=True, metavar="PATH", help=f"recordings to score: {PATHS_HELP}")
     p.add_argument(
         "-o", "--output", metavar="FILE.csv", help="CSV of path, anomaly_score, is_anomaly "
-        "(and label when known); printed on stdout when omitted"
+        "(and label when known; with skipped files, a 'skipped' column giving each one's "
+        "reason); printed on stdout when omitted"
     )
     p.add_argument("--roc", metavar="FILE.png", help="ROC curve plot (needs labels and matplotlib)")
     add_neighbour_options(p, k=1, k_help="neighbours averaged")
+    add_on_error(p)
     return p
 
 
@@ -62,8 +70,18 @@ def _cmd_detect(args) -> int:
             f"--roc needs normal and anomalous test files labelled by their paths ('normal' "
             f"vs 'anomaly'/'abnormal' in a folder or file name), but {why}"
         )
-    _, normal_signals = load_recordings(args, args.normal, scan=True)
-    _, test_signals = load_recordings(args, test_paths, scan=True)
+    _, normal_signals = load_recordings(args, args.normal, scan=True, what="normal ")
+    n_skipped_normal = len(skipped_files(args))
+    test_paths, test_signals = load_recordings(args, test_paths, scan=True, what="test ")
+    if skipped_files(args):
+        labels = [anomaly_label(p) for p in test_paths]
+        known = [lab for lab in labels if lab is not None]
+        have_labels = len(known) == len(labels) and len(set(known)) == 2
+        if args.roc and not have_labels:
+            raise CommandError(
+                "--roc needs normal and anomalous test files, but after the skipped ones "
+                "only " + ("anomalous" if known and known[0] == 1 else "normal") + " ones are left"
+            )
     # The embedder learns no statistics in fit, only the rates and channel count that
     # set its output width: fitted on both sets, test files may come at any rate.
     emb = make_embedder(args).fit(normal_signals + test_signals)
@@ -80,6 +98,12 @@ def _cmd_detect(args) -> int:
             row["label"] = "anomaly" if labels[i] == 1 else "normal"
         rows.append(row)
     fields = ["path", "anomaly_score", "is_anomaly"] + (["label"] if have_labels else [])
+    if skipped_files(args):
+        fields.append("skipped")
+        for i, (path, reason) in enumerate(skipped_files(args)):
+            if i < n_skipped_normal:
+                reason = f"normal recording left out of the bank: {reason}"
+            rows.append({"path": path, "anomaly_score": "", "is_anomaly": "", "skipped": reason})
     if args.output:
         with open(args.output, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
@@ -113,4 +137,4 @@ def _cmd_detect(args) -> int:
             "and both normal and anomalous ones are needed",
             file=report,
         )
-    return EXIT_OK
+    return finish(args)

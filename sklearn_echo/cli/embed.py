@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from .errors import EXIT_OK
-from .files import check_output, load_recordings
-from .options import PATHS_HELP, add_command, make_embedder
+from .files import check_output, finish, load_recordings, skipped_files
+from .options import PATHS_HELP, add_command, add_on_error, make_embedder
 
 __all__ = ["register"]
 
@@ -16,10 +15,12 @@ def register(sub, common):
         help="embed recordings into an .npz file",
         description="Embed recordings with ECHO and write an .npz file holding 'embeddings' "
         "(n, d) float32, 'paths', 'sample_rates', 'n_samples', 'model', 'model_fingerprint' "
-        "and the settings used.",
+        "and the settings used; 'skipped' holds (path, reason) of each file left out by "
+        "--on-error skip.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help=PATHS_HELP)
     p.add_argument("-o", "--output", required=True, metavar="FILE.npz", help="output file")
+    add_on_error(p)
     return p
 
 
@@ -42,6 +43,7 @@ def _cmd_embed(args) -> int:
         band_layout=np.array(args.band_layout),
         multichannel=np.array(args.multichannel),
         dtype=np.array(args.dtype),
+        skipped=np.array(skipped_files(args), dtype=str).reshape(-1, 2),
     )
     with open(args.output, "wb") as f:
         np.savez(f, **arrays)
@@ -50,4 +52,4 @@ def _cmd_embed(args) -> int:
         f"wrote {X.shape[0]} embeddings of width {X.shape[1]} ({rates}; "
         f"band_layout={args.band_layout}) to {args.output}"
     )
-    return EXIT_OK
+    return finish(args)

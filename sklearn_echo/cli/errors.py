@@ -3,14 +3,23 @@
 A problem with the input or the model ends a command with `EXIT_ERROR` and an
 ``error: ...`` message on stderr (its first lines; ``--debug`` raises the
 exception instead, with its traceback); argparse ends a usage error with
-`EXIT_USAGE`.
+`EXIT_USAGE`. A command run with ``--on-error skip`` that left bad files out
+finishes its work and ends with `EXIT_SKIPPED`.
 """
 
 from __future__ import annotations
 
 import sys
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "MAX_LINES", "CommandError", "report"]
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_SKIPPED",
+    "EXIT_USAGE",
+    "MAX_LINES",
+    "CommandError",
+    "report",
+]
 
 EXIT_OK = 0
 """Exit status of a command that succeeded."""
@@ -18,6 +27,9 @@ EXIT_ERROR = 1
 """Exit status for bad input or an unavailable model (an ``error: ...`` line on stderr)."""
 EXIT_USAGE = 2
 """Exit status for a usage error (unknown option, bad value), as argparse reports it."""
+EXIT_SKIPPED = 3
+"""Exit status of a command that did its work but skipped bad files (``--on-error skip``);
+each one is listed, with its reason, on stderr and in the outputs."""
 
 MAX_LINES = 6
 """Lines of a long message printed after its first one (``--debug`` shows all)."""

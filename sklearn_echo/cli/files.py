@@ -5,15 +5,55 @@ through the package's loading layer, `sklearn_echo.signals`, so a file is
 accepted or rejected exactly as ``EchoEmbedder`` accepts or rejects it; errors
 name each file by its path (`file_name`). Output files are checked before any
 work (`check_output`).
+
+With ``--on-error skip`` bad recordings are left out instead: each one is
+printed on stderr with its reason as it is found (`note_skipped`) and kept in
+``args.skipped_files``, so that the command lists them in its outputs and
+`finish` ends it with `EXIT_SKIPPED`.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
-from .errors import CommandError
+from .errors import EXIT_OK, EXIT_SKIPPED, CommandError
 
-__all__ = ["check_output", "check_recordings", "file_name", "load_recordings"]
+__all__ = [
+    "check_output",
+    "check_recordings",
+    "file_name",
+    "finish",
+    "load_recordings",
+    "note_skipped",
+    "skipped_files",
+]
+
+
+def skipped_files(args) -> list:
+    """The ``(path, reason)`` of every recording the command skipped so far."""
+    if not hasattr(args, "skipped_files"):
+        args.skipped_files = []
+    return args.skipped_files
+
+
+def note_skipped(args, path: str, reason: str, what: str = ""):
+    """Record a skipped recording and say so on stderr (``skipped PATH: REASON``)."""
+    skipped_files(args).append((path, reason))
+    print(f"skipped {what}{path}: {reason}", file=sys.stderr)
+
+
+def finish(args) -> int:
+    """The exit status of a command that did its work: `EXIT_SKIPPED` when it skipped files."""
+    skipped = skipped_files(args)
+    if not skipped:
+        return EXIT_OK
+    print(
+        f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} skipped (--on-error skip; "
+        f"listed above and in the outputs); exit status {EXIT_SKIPPED}",
+        file=sys.stderr,
+    )
+    return EXIT_SKIPPED
 
 
 def file_name(index: int, path: str | None) -> str:
@@ -49,17 +89,21 @@ def check_output(path, what: str):
         raise CommandError(f"cannot write {what} {path}: it is a folder")
 
 
-def load_recordings(args, patterns, *, scan: bool = False):
+def load_recordings(args, patterns, *, scan: bool = False, what: str = ""):
     """Files named by ``patterns`` and their validated signals (the shared loading layer).
 
     Every file is checked (at least one ECHO window long, a rate for each one
-    that stores none, from ``--sample-rate``). With ``scan=True`` the signals
-    come as ``ScannedSignals`` (every file checked, no samples held), which
-    ``EchoEmbedder`` embeds block by block.
+    that stores none, from ``--sample-rate``; ``--csv-columns`` chooses the
+    columns of CSV files). With ``scan=True`` the signals come as
+    ``ScannedSignals`` (every file checked, no samples held), which
+    ``EchoEmbedder`` embeds block by block. With ``--on-error skip`` the bad
+    files are left out (`note_skipped`, ``what`` says which set they belong
+    to); a `CommandError` when none is left.
 
     Returns
     -------
     paths : list of str
+        The files kept, in order, one per signal.
     signals : list of Signal or ScannedSignals
     """
     from ..echo.bands import WINDOW_SECONDS
@@ -78,10 +122,22 @@ def load_recordings(args, patterns, *, scan: bool = False):
             f"({', '.join(kinds)}; first: {missing[0]}); {hint}"
         )
     read = scan_signals if scan else load_signals
+    skip = getattr(args, "on_error", "stop") == "skip"
     signals = read(
-        paths, rates, mat_key=args.mat_key, min_duration=WINDOW_SECONDS, item_name=file_name
+        paths, rates, mat_key=args.mat_key, min_duration=WINDOW_SECONDS, item_name=file_name,
+        csv_columns=getattr(args, "csv_columns", None), errors="skip" if skip else "raise",
     )
-    return paths, signals
+    if not signals.skipped:
+        return paths, signals
+    for index, _, reason in signals.skipped:
+        note_skipped(args, paths[index], reason, what)
+    if not len(signals):
+        raise CommandError(
+            f"all {len(paths)} {what}files were skipped (--on-error skip): nothing left to "
+            "work on"
+        )
+    left_out = {index for index, _, _ in signals.skipped}
+    return [p for i, p in enumerate(paths) if i not in left_out], signals
 
 
 def check_recordings(args, signals):

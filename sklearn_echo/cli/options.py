@@ -18,7 +18,9 @@ __all__ = [
     "PATHS_HELP",
     "add_command",
     "add_neighbour_options",
+    "add_on_error",
     "common_options",
+    "csv_columns",
     "cv_folds",
     "load_model",
     "make_embedder",
@@ -74,6 +76,31 @@ def cv_folds(text: str):
 def rate_list(text: str) -> list[float]:
     """Rates separated by commas or semicolons (``--rates``)."""
     return [positive_float(t) for t in text.replace(";", ",").split(",") if t.strip()]
+
+
+def csv_columns(text: str) -> list:
+    """Column indices or header names separated by commas (``--csv-columns``).
+
+    Examples
+    --------
+    >>> from sklearn_echo.cli.options import csv_columns
+    >>> csv_columns("4,5"), csv_columns("-2,-1"), csv_columns("h_acc, v_acc")
+    ([4, 5], [-2, -1], ['h_acc', 'v_acc'])
+    """
+    out = []
+    for field in text.split(","):
+        field = field.strip()
+        if not field:
+            continue
+        try:
+            out.append(int(field))
+        except ValueError:
+            out.append(field)
+    if not out:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} names no column; give indices or header names separated by commas"
+        )
+    return out
 
 
 def rate_rule(text: str) -> tuple[str | None, float]:
@@ -136,6 +163,15 @@ def common_options() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     s.add_argument(
+        "--csv-columns",
+        type=csv_columns,
+        default=None,
+        metavar="COLS",
+        help="columns of .csv files that hold the signal, by index (0 the first, -1 the "
+        "last) or header name, separated by commas, e.g. '4,5', '-2,-1' or 'h_acc,v_acc'; "
+        "they become the channels, in that order (default: every column)",
+    )
+    s.add_argument(
         "--multichannel",
         default="concatenate",
         choices=("concatenate", "mean", "first"),
@@ -176,6 +212,18 @@ def add_command(sub, name, func, common, *, help, description) -> argparse.Argum
     return p
 
 
+def add_on_error(p):
+    """``--on-error stop|skip``: what a command does with bad recordings."""
+    p.add_argument(
+        "--on-error",
+        default="stop",
+        choices=("stop", "skip"),
+        help="bad recordings (unreadable, empty, too short, not finite): 'stop' before any "
+        "work, naming every one of them, or 'skip' them, listing each with its reason on "
+        "stderr and in the outputs, and end with exit status 3 (default: %(default)s)",
+    )
+
+
 def add_neighbour_options(p, *, k: int, k_help: str):
     """``--k`` and ``--metric`` of the k-NN commands (detect, classify)."""
     p.add_argument("--k", type=positive_int, default=k, help=f"{k_help} (default: %(default)s)")
@@ -203,6 +251,7 @@ def make_embedder(args, **overrides):
         n_jobs=args.n_jobs,
         progress=args.progress,
         mat_key=args.mat_key,
+        csv_columns=getattr(args, "csv_columns", None),
     )
     params.update(overrides)
     return EchoEmbedder(**params)

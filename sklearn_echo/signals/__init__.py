@@ -22,14 +22,23 @@ way everywhere. Its modules, in the order data goes through them:
 ``estimator_input``
     `check_signal_input`, what estimators call on ``X``.
 ``containers``
-    `Signal`, `Item`, `SignalInfo` and the errors, `SignalError` and
+    `Signal`, `Item`, `SignalInfo`, `SignalList`, `SkippedItem` (a bad item
+    left out by ``errors="skip"``) and the errors, `SignalError` and
     `SignalFileNotFoundError`.
 
 Every name below is importable from ``sklearn_echo.signals``. Soundfile and
 scipy are imported only when a file is read.
 """
 
-from .containers import Item, Signal, SignalError, SignalFileNotFoundError, SignalInfo
+from .containers import (
+    Item,
+    Signal,
+    SignalError,
+    SignalFileNotFoundError,
+    SignalInfo,
+    SignalList,
+    SkippedItem,
+)
 from .estimator_input import check_signal_input
 from .items import SIGNAL_COLUMNS, default_item_name, is_dense_block, list_items
 from .loading import ScannedSignals, iter_signals, load_item, load_signals, scan_signals
@@ -45,6 +54,8 @@ __all__ = [
     "SignalError",
     "SignalFileNotFoundError",
     "SignalInfo",
+    "SignalList",
+    "SkippedItem",
     "check_signal_input",
     "default_item_name",
     "default_rate",

@@ -10,6 +10,7 @@ into the one exception that lists them all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,7 +23,10 @@ __all__ = [
     "SignalError",
     "SignalFileNotFoundError",
     "SignalInfo",
+    "SignalList",
+    "SkippedItem",
     "combine_errors",
+    "skipped_item",
 ]
 
 MAX_LISTED = 20
@@ -98,6 +102,49 @@ def combine_errors(errors: dict, n_items: int, noun: str = "items of X") -> Sign
     if all(isinstance(errors[i], SignalFileNotFoundError) for i in indices):
         return SignalFileNotFoundError(text, pairs)
     return SignalError(text, pairs)
+
+
+class SkippedItem(NamedTuple):
+    """A bad item left out by ``errors="skip"``: its position, its name and why."""
+
+    index: int
+    """Position in ``X``."""
+    name: str
+    """How the item is named (its ``source``: ``X[3] (/path)`` or the ``item_name`` result)."""
+    reason: str
+    """The rule it broke (the error message without the leading name)."""
+
+
+def skipped_item(index: int, name: str, error) -> SkippedItem:
+    """The `SkippedItem` of the item ``index`` named ``name`` that raised ``error``.
+
+    Examples
+    --------
+    >>> from sklearn_echo.signals.containers import SignalError, skipped_item
+    >>> skipped_item(2, "a.wav", SignalError("a.wav: the file is empty"))
+    SkippedItem(index=2, name='a.wav', reason='the file is empty')
+    """
+    reason = str(error)
+    if reason.startswith(name + ": "):
+        reason = reason[len(name) + 2:]
+    elif reason.startswith(name + " "):
+        reason = reason[len(name) + 1:]
+    return SkippedItem(index, name, reason)
+
+
+class SignalList(list):
+    """The list of signals `load_signals` returns; ``skipped`` lists the items left out.
+
+    Attributes
+    ----------
+    skipped : list of SkippedItem
+        ``(index, name, reason)`` of each bad item left out with
+        ``errors="skip"`` (empty otherwise).
+    """
+
+    def __init__(self, signals=(), skipped=()):
+        super().__init__(signals)
+        self.skipped = list(skipped)
 
 
 # --------------------------------------------------------------------------- data classes

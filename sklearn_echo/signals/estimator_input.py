@@ -26,6 +26,7 @@ def check_signal_input(
     min_duration=None,
     dtype=(np.float32, np.float64),
     item_name=None,
+    csv_columns=None,
 ) -> ScannedSignals:
     """The signal-input check of every estimator that takes signals or files.
 
@@ -47,8 +48,9 @@ def check_signal_input(
         Rate of items that carry none.
     reset : bool
         True in ``fit``.
-    mat_key, min_duration, item_name
-        As for `load_signals`.
+    mat_key, min_duration, item_name, csv_columns
+        As for `load_signals`. Estimators never skip items (``errors="raise"``):
+        their output rows must stay aligned with ``y``.
     dtype : dtype or tuple of dtypes
         Accepted dtypes of a dense block (``validate_data``'s ``dtype``).
 
@@ -89,5 +91,6 @@ def check_signal_input(
             validate_data(estimator, X, reset=reset, dtype=dtype, ensure_all_finite=False)
         )
     return scan_signals(
-        X, sample_rate, mat_key=mat_key, min_duration=min_duration, item_name=item_name
+        X, sample_rate, mat_key=mat_key, min_duration=min_duration, item_name=item_name,
+        csv_columns=csv_columns,
     )

@@ -6,7 +6,10 @@ for every item of ``X`` and reports every bad item in a single `SignalError`;
 `ScannedSignals` reads the files again block by block, so a folder of
 recordings is embedded in bounded memory); `iter_signals` yields one signal at
 a time and stops at the first bad item. All of them take ``item_name``, which
-names the items in errors (see `list_items`).
+names the items in errors (see `list_items`), and ``csv_columns``, which
+chooses the columns of CSV files. With ``errors="skip"``, `load_signals` and
+`scan_signals` leave the bad items out instead of raising, and list them with
+their reasons in ``.skipped`` (`SkippedItem`).
 """
 
 from __future__ import annotations
@@ -21,13 +24,17 @@ from .containers import (
     SignalError,
     SignalFileNotFoundError,
     SignalInfo,
+    SignalList,
     combine_errors,
+    skipped_item,
 )
 from .items import collect_items, collection_noun, list_items
 from .readers import reader_for, supported_extensions
 from .validation import (
     RATE_RULE,
+    check_csv_columns,
     check_duration,
+    check_errors,
     check_options,
     fmt_rate,
     rate_problem,
@@ -48,7 +55,7 @@ def _no_rate_error(item: Item, path: str | None) -> SignalError:
     )
 
 
-def _read_file(item: Item, mat_key):
+def _read_file(item: Item, mat_key, csv_columns=None):
     """Read the file ``item`` names: ``(path, raw)`` with the reader's `Raw`."""
     source = item.source
     path = abspath(item.value)
@@ -71,7 +78,7 @@ def _read_file(item: Item, mat_key):
     if not reader.stores_rate and item.sample_rate is None:
         raise _no_rate_error(item, path)
     try:
-        return path, reader.read(path, item, mat_key=mat_key)
+        return path, reader.read(path, item, mat_key=mat_key, csv_columns=csv_columns)
     except SignalError:
         raise
     except FileNotFoundError as exc:
@@ -84,7 +91,7 @@ def _read_file(item: Item, mat_key):
         ) from None
 
 
-def load_item(item: Item, *, mat_key="DE_time", min_duration=None) -> Signal:
+def load_item(item: Item, *, mat_key="DE_time", min_duration=None, csv_columns=None) -> Signal:
     """Read (if a path) and validate one item.
 
     Parameters
@@ -98,6 +105,11 @@ def load_item(item: Item, *, mat_key="DE_time", min_duration=None) -> Signal:
     min_duration : float or None, default=None
         Minimum length in seconds: at least ``floor(min_duration *
         sample_rate)`` samples (and at least 1) are required.
+    csv_columns : int, str, list of them, or None, default=None
+        For ``.csv`` files: the columns that hold the signal, as indices
+        (``0`` the first, ``-1`` the last) or header names; they become the
+        channels, in that order. ``None`` takes every column. Other formats
+        ignore it.
 
     Returns
     -------
@@ -119,10 +131,11 @@ def load_item(item: Item, *, mat_key="DE_time", min_duration=None) -> Signal:
     array([[0., 1., 2., 3.]], dtype=float32)
     """
     check_options(mat_key, min_duration)
+    csv_columns = check_csv_columns(csv_columns)
     source = item.source
     value = item.value
     if is_path(value):
-        path, raw = _read_file(item, mat_key)
+        path, raw = _read_file(item, mat_key, csv_columns)
         data = to_float32(raw.data, source, raw.layout_hint)
         rate = raw.sample_rate if raw.sample_rate is not None else item.sample_rate
     else:
@@ -146,32 +159,47 @@ def load_item(item: Item, *, mat_key="DE_time", min_duration=None) -> Signal:
     return Signal(data=data, sample_rate=rate_value, source=source, path=path)
 
 
-def _read_all(X, sample_rate, mat_key, min_duration, item_name) -> Iterator[tuple[Item, Signal]]:
+def _read_all(
+    X, sample_rate, mat_key, min_duration, item_name, csv_columns=None, errors="raise",
+    skipped=None,
+) -> Iterator[tuple[Item, Signal]]:
     """Read and check every item of ``X``: yield ``(item, signal)`` for each good one,
-    then raise one `SignalError` listing every bad one (if any)."""
+    then raise one `SignalError` listing every bad one (if any); with
+    ``errors="skip"`` append a `SkippedItem` per bad one to ``skipped`` instead."""
     check_options(mat_key, min_duration, item_name)
-    items, errors = collect_items(X, sample_rate, item_name)
+    csv_columns = check_csv_columns(csv_columns)
+    check_errors(errors)
+    items, bad = collect_items(X, sample_rate, item_name)
     for item in items:
-        if item.index in errors:
+        if item.index in bad:
             continue
         try:
-            signal = load_item(item, mat_key=mat_key, min_duration=min_duration)
+            signal = load_item(
+                item, mat_key=mat_key, min_duration=min_duration, csv_columns=csv_columns
+            )
         except SignalError as exc:
-            errors[item.index] = exc
+            bad[item.index] = exc
             continue
         yield item, signal
-    if errors:
-        raise combine_errors(errors, len(items), collection_noun(items, item_name))
+    if not bad:
+        return
+    if errors == "skip":
+        names = {item.index: item.source for item in items}
+        skipped.extend(skipped_item(i, names[i], bad[i]) for i in sorted(bad))
+        return
+    raise combine_errors(bad, len(items), collection_noun(items, item_name))
 
 
 def load_signals(
-    X, sample_rate=None, *, mat_key="DE_time", min_duration=None, item_name=None
-) -> list[Signal]:
+    X, sample_rate=None, *, mat_key="DE_time", min_duration=None, item_name=None,
+    csv_columns=None, errors="raise",
+) -> SignalList:
     """Read and validate every item of ``X``.
 
     Every item is checked; if any is bad, one exception lists all bad items
     (the first 20, then "... and N more"). Good items are never dropped or
-    zero-filled.
+    zero-filled. With ``errors="skip"`` the bad items are left out instead
+    and listed, with the rule each one broke, in the result's ``skipped``.
 
     Parameters
     ----------
@@ -189,11 +217,20 @@ def load_signals(
         or ``None``. ``None`` keeps ``X[3]`` and ``X[3] (/abs/path)``; with a
         callback the header of a combined error counts ``files`` (every item
         a file) or ``items`` instead of ``items of X``.
+    csv_columns : int, str, list of them, or None, default=None
+        The columns of ``.csv`` files that hold the signal (see `load_item`).
+    errors : {"raise", "skip"}, default="raise"
+        What to do with bad items (unreadable, empty, too short, not finite,
+        no rate ...): ``"raise"`` one error naming every one of them;
+        ``"skip"`` leave them out. Problems with ``X`` as a whole (empty,
+        sparse, wrong type) raise either way.
 
     Returns
     -------
-    list of Signal
-        One per item of ``X``, in order.
+    SignalList
+        A list of `Signal`, one per good item of ``X``, in order; its
+        ``skipped`` attribute lists ``(index, name, reason)``
+        (`SkippedItem`) for each item left out by ``errors="skip"``.
 
     Raises
     ------
@@ -219,8 +256,17 @@ def load_signals(
     sklearn_echo.signals.SignalFileNotFoundError: 2 of 2 files are invalid:
       - /no/a.npy: file not found
       - /no/b.npy: file not found
+    >>> kept = load_signals([np.ones(10), np.array([1.0, np.nan])], 100, errors="skip")
+    >>> len(kept), kept.skipped[0].index, kept.skipped[0].name
+    (1, 1, 'X[1]')
     """
-    return [s for _, s in _read_all(X, sample_rate, mat_key, min_duration, item_name)]
+    skipped = []
+    signals = [
+        s for _, s in _read_all(
+            X, sample_rate, mat_key, min_duration, item_name, csv_columns, errors, skipped
+        )
+    ]
+    return SignalList(signals, skipped)
 
 
 class ScannedSignals:
@@ -229,15 +275,21 @@ class ScannedSignals:
     Attributes
     ----------
     infos : list of SignalInfo
-        One per item of ``X``, in order.
+        One per (good) item of ``X``, in order.
+    skipped : list of SkippedItem
+        ``(index, name, reason)`` of each bad item left out by
+        ``errors="skip"`` (empty otherwise); ``index`` is its position in
+        the ``X`` it was scanned from.
     """
 
-    def __init__(self, items, infos, held, mat_key, min_duration):
+    def __init__(self, items, infos, held, mat_key, min_duration, csv_columns=None, skipped=()):
         self._items = items
         self.infos = infos
         self._held = held
         self._mat_key = mat_key
         self._min_duration = min_duration
+        self._csv_columns = csv_columns
+        self.skipped = list(skipped)
 
     def __len__(self) -> int:
         return len(self.infos)
@@ -246,22 +298,28 @@ class ScannedSignals:
         """Both sets in order (items keep the names they were scanned under)."""
         if not isinstance(other, ScannedSignals):
             return NotImplemented
-        if (self._mat_key, self._min_duration) != (other._mat_key, other._min_duration):
+        mine = (self._mat_key, self._min_duration, self._csv_columns)
+        if mine != (other._mat_key, other._min_duration, other._csv_columns):
             raise ValueError(
-                "cannot join signals scanned with different mat_key or min_duration"
+                "cannot join signals scanned with different mat_key, min_duration or "
+                "csv_columns"
             )
         held = dict(self._held)
         held.update((len(self) + k, v) for k, v in other._held.items())
         return ScannedSignals(
             self._items + other._items, self.infos + other.infos, held,
-            self._mat_key, self._min_duration,
+            self._mat_key, self._min_duration, self._csv_columns,
+            self.skipped + other.skipped,
         )
 
     def _signal(self, position: int) -> Signal:
         held = self._held.get(position)
         if held is not None:
             return held
-        signal = load_item(self._items[position], mat_key=self._mat_key, min_duration=self._min_duration)
+        signal = load_item(
+            self._items[position], mat_key=self._mat_key, min_duration=self._min_duration,
+            csv_columns=self._csv_columns,
+        )
         info = self.infos[position]
         if (signal.n_channels, signal.n_samples, signal.sample_rate) != (
             info.n_channels, info.n_samples, info.sample_rate
@@ -293,7 +351,8 @@ class ScannedSignals:
 
 
 def scan_signals(
-    X, sample_rate=None, *, mat_key="DE_time", min_duration=None, item_name=None
+    X, sample_rate=None, *, mat_key="DE_time", min_duration=None, item_name=None,
+    csv_columns=None, errors="raise",
 ) -> ScannedSignals:
     """Validate every item of ``X`` as `load_signals` does, keeping no file's samples.
 
@@ -304,17 +363,18 @@ def scan_signals(
 
     Parameters
     ----------
-    X, sample_rate, mat_key, min_duration, item_name
+    X, sample_rate, mat_key, min_duration, item_name, csv_columns, errors
         As for `load_signals`.
 
     Returns
     -------
     ScannedSignals
+        Its ``skipped`` lists the items left out by ``errors="skip"``.
 
     Raises
     ------
     SignalError
-        As `load_signals`, listing every bad item.
+        As `load_signals`, listing every bad item (unless ``errors="skip"``).
 
     Examples
     --------
@@ -326,8 +386,9 @@ def scan_signals(
     >>> [[s.n_samples for s in block] for block in scanned.blocks(max_samples=2000)]
     [[800], [1600, 400]]
     """
-    items, infos, held = [], [], {}
-    for item, signal in _read_all(X, sample_rate, mat_key, min_duration, item_name):
+    items, infos, held, skipped = [], [], {}, []
+    read = _read_all(X, sample_rate, mat_key, min_duration, item_name, csv_columns, errors, skipped)
+    for item, signal in read:
         items.append(item)
         if not is_path(item.value):
             held[len(infos)] = signal  # in memory already: keep it
@@ -337,11 +398,14 @@ def scan_signals(
                 signal.n_channels, signal.n_samples, signal.path,
             )
         )
-    return ScannedSignals(items, infos, held, mat_key, min_duration)
+    return ScannedSignals(
+        items, infos, held, mat_key, min_duration, check_csv_columns(csv_columns), skipped
+    )
 
 
 def iter_signals(
-    X, sample_rate=None, *, mat_key="DE_time", min_duration=None, item_name=None
+    X, sample_rate=None, *, mat_key="DE_time", min_duration=None, item_name=None,
+    csv_columns=None,
 ) -> Iterator[Signal]:
     """Yield the signals of ``X`` one at a time (for long recordings).
 
@@ -350,7 +414,7 @@ def iter_signals(
 
     Parameters
     ----------
-    X, sample_rate, mat_key, min_duration, item_name
+    X, sample_rate, mat_key, min_duration, item_name, csv_columns
         As for `load_signals`.
 
     Yields
@@ -365,5 +429,6 @@ def iter_signals(
     [5, 7]
     """
     check_options(mat_key, min_duration, item_name)
+    csv_columns = check_csv_columns(csv_columns)
     for item in list_items(X, sample_rate, item_name=item_name):
-        yield load_item(item, mat_key=mat_key, min_duration=min_duration)
+        yield load_item(item, mat_key=mat_key, min_duration=min_duration, csv_columns=csv_columns)

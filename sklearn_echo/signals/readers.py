@@ -56,13 +56,13 @@ class Reader:
     """A file format: how to read it, and whether it stores its sampling rate."""
 
     read: Callable[..., Raw]
-    """``read(path, item, *, mat_key) -> Raw``; raises `SignalError` naming ``item.source``."""
+    """``read(path, item, *, mat_key, csv_columns) -> Raw``; raises `SignalError` naming ``item.source``."""
     stores_rate: bool
     """Whether the file gives its own rate (else the item must carry one)."""
 
 
 # --------------------------------------------------------------------------- readers
-def read_sound(path: str, item: Item, *, mat_key=None) -> Raw:
+def read_sound(path: str, item: Item, *, mat_key=None, csv_columns=None) -> Raw:
     """A sound file read with soundfile, at its own rate (which must agree with ``item.sample_rate``)."""
     import soundfile
 
@@ -82,7 +82,7 @@ def read_sound(path: str, item: Item, *, mat_key=None) -> Raw:
     return Raw(data.T, file_rate, hint)
 
 
-def read_mat(path: str, item: Item, *, mat_key="DE_time") -> Raw:
+def read_mat(path: str, item: Item, *, mat_key="DE_time", csv_columns=None) -> Raw:
     """The variable of a MATLAB file named ``mat_key`` or ending with it (``None``: the only one)."""
     import scipy.io
 
@@ -111,7 +111,7 @@ def read_mat(path: str, item: Item, *, mat_key="DE_time") -> Raw:
     return Raw(data, None, f"check variable {matches[0]!r} of {path}")
 
 
-def read_npy(path: str, item: Item, *, mat_key=None) -> Raw:
+def read_npy(path: str, item: Item, *, mat_key=None, csv_columns=None) -> Raw:
     """The single array of a ``.npy`` file (no pickled objects)."""
     data = np.load(path, allow_pickle=False)
     if not isinstance(data, np.ndarray):
@@ -119,8 +119,43 @@ def read_npy(path: str, item: Item, *, mat_key=None) -> Raw:
     return Raw(data, None, f"{path} looks like it holds (samples, channels); save arr.T instead")
 
 
-def read_csv(path: str, item: Item, *, mat_key=None) -> Raw:
-    """A text table: one row per sample, one column per channel, an optional header row."""
+def _header_names(fields) -> list[str]:
+    return [f.strip().strip('"').strip("'").strip() for f in fields]
+
+
+def _csv_column_positions(csv_columns, header, n_columns, source, path) -> list[int]:
+    """Positions of the ``csv_columns`` (indices or header names) among ``n_columns``."""
+    positions = []
+    for column in csv_columns:
+        if isinstance(column, str):
+            if header is None:
+                raise SignalError(
+                    f"{source}: csv_columns names the column {column!r}, but {path} has no "
+                    "header row; choose its columns by index (0 is the first, -1 the last)"
+                )
+            if column not in header:
+                raise SignalError(
+                    f"{source}: csv_columns names the column {column!r}, which is not in the "
+                    f"header of {path} (columns: {', '.join(header)})"
+                )
+            positions.append(header.index(column))
+        else:
+            if not -n_columns <= column < n_columns:
+                raise SignalError(
+                    f"{source}: csv_columns index {column} is out of range for {path}, which "
+                    f"has {n_columns} columns (indices 0 to {n_columns - 1}, or -{n_columns} "
+                    "to -1 from the last)"
+                )
+            positions.append(column % n_columns)
+    return positions
+
+
+def read_csv(path: str, item: Item, *, mat_key=None, csv_columns=None) -> Raw:
+    """A text table: one row per sample, one column per channel, an optional header row.
+
+    ``csv_columns`` (indices, negative from the last column, or header names)
+    keeps only those columns, in that order, as the channels.
+    """
     with open(path, encoding="utf-8-sig") as f:
         first = ""
         for line in f:
@@ -148,6 +183,10 @@ def read_csv(path: str, item: Item, *, mat_key=None) -> Raw:
         )
     if data.size == 0:
         raise SignalError(f"{item.source}: {path} holds no samples after its header")
+    if csv_columns is not None:
+        header = _header_names(fields) if skip else None
+        keep = _csv_column_positions(csv_columns, header, data.shape[1], item.source, path)
+        data = data[:, keep]
     hint = (
         f"in a CSV file each column is a channel and each row a sample, so {path} "
         "should hold the signal as one column (or one column per channel)"

@@ -3,7 +3,9 @@
 `to_float32` turns an array into a checked ``float32`` C-contiguous
 ``(channels, samples)`` array (real numbers, at most two dimensions, more
 samples than channels, every value finite); `rate_problem` checks a sampling
-rate, `check_duration` a length, `check_options` the reading options.
+rate, `check_duration` a length, `check_options` the reading options
+(`check_csv_columns` the columns of CSV files, `check_errors` what to do with a
+bad item).
 `to_array` gives the array view of an in-memory item. Messages write rates
 with `fmt_rate` and durations with `fmt_seconds`.
 """
@@ -19,8 +21,11 @@ from ._kinds import is_number, is_torch_tensor
 from .containers import Signal, SignalError
 
 __all__ = [
+    "ERRORS",
     "RATE_RULE",
+    "check_csv_columns",
     "check_duration",
+    "check_errors",
     "check_options",
     "dtype_problem",
     "fmt_rate",
@@ -304,3 +309,46 @@ def check_options(mat_key, min_duration, item_name=None):
             "min_duration must be None or a non-negative finite number of seconds; "
             f"got {min_duration!r}"
         )
+
+
+ERRORS = ("raise", "skip")
+"""What the loading functions do with bad items: raise one error naming them all, or skip them."""
+
+
+def check_errors(errors: str) -> str:
+    """Check the ``errors`` option of the loading functions (`ERRORS`)."""
+    if errors not in ERRORS:
+        raise ValueError(
+            f"errors must be 'raise' (one error naming every bad item) or 'skip' (leave bad "
+            f"items out and list them in .skipped); got {errors!r}"
+        )
+    return errors
+
+
+def check_csv_columns(csv_columns):
+    """Check the ``csv_columns`` option; returns it as a tuple (``None`` stays ``None``).
+
+    ``csv_columns`` chooses the columns of CSV files that hold the signal: a
+    column index (``0`` is the first, ``-1`` the last), a header name, or a
+    non-empty list or tuple of them (the channels, in that order).
+
+    Examples
+    --------
+    >>> from sklearn_echo.signals.validation import check_csv_columns
+    >>> check_csv_columns([4, 5]), check_csv_columns("h_acc"), check_csv_columns(None)
+    ((4, 5), ('h_acc',), None)
+    """
+    if csv_columns is None:
+        return None
+    values = csv_columns if isinstance(csv_columns, (list, tuple)) else [csv_columns]
+    out = []
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Integral, str)):
+            raise TypeError(
+                "csv_columns must be None, a column index (int), a header name (str) or a "
+                f"list of them; got {csv_columns!r}"
+            )
+        out.append(v if isinstance(v, str) else int(v))
+    if not out:
+        raise ValueError("csv_columns must name at least one column (or be None for all of them)")
+    return tuple(out)
