@@ -10,10 +10,18 @@ memory does not grow with the length of the stream.
 
 Blocks are ``(n_samples,)`` for a mono stream or ``(n_samples, n_channels)``,
 frames in rows, as audio libraries (soundfile, sounddevice) deliver them.
+
+`ScoreStream` runs a fitted anomaly-detection pipeline
+(``make_pipeline(EchoEmbedder(...), EchoKNNAnomalyDetector(...))``) on the
+windows of an `EmbeddingStream`: each window's score is the pipeline's
+``score_samples`` of that window cut offline, optionally smoothed by a moving
+median, with its conformal p-value and an alarm raised only after several
+consecutive windows beyond the detector's threshold.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +29,14 @@ import numpy as np
 from .echo.bands import WINDOW_SECONDS
 from .signals import SignalError
 
-__all__ = ["StreamWindow", "EmbeddingStream", "DEFAULT_WINDOW", "DEFAULT_HOP"]
+__all__ = [
+    "DEFAULT_HOP",
+    "DEFAULT_WINDOW",
+    "EmbeddingStream",
+    "ScoreStream",
+    "ScoredWindow",
+    "StreamWindow",
+]
 
 DEFAULT_WINDOW = 2.0
 """Seconds per analysis window: long enough for ECHO's 160 ms segments to average
@@ -235,3 +250,209 @@ class EmbeddingStream:
         """Sample range ``[start, end)`` of window ``index`` in the stream."""
         start = index * self.hop_samples
         return start, start + self.window_samples
+
+
+# ---------------------------------------------------------------------- scoring
+@dataclass(frozen=True)
+class ScoredWindow:
+    """One window of a stream, scored by an anomaly detector.
+
+    Attributes
+    ----------
+    index : int
+        Window number, from 0.
+    start, end : float
+        Its span in seconds from the first sample of the stream.
+    score : float
+        The pipeline's ``score_samples`` of the window (higher = more normal).
+    smoothed : float
+        Median of the last ``smoothing`` scores (``score`` when ``smoothing=1``).
+    p_value : float or None
+        Conformal p-value of ``smoothed`` (None when the detector has no
+        ``calibration_scores_``).
+    over : bool
+        ``smoothed`` is below the detector's threshold ``offset_``.
+    alarm : bool
+        This window ends a run of at least ``consecutive`` windows ``over``.
+    """
+
+    index: int
+    start: float
+    end: float
+    score: float
+    smoothed: float
+    p_value: float | None
+    over: bool
+    alarm: bool
+
+    @property
+    def anomaly_score(self) -> float:
+        """``-smoothed``: higher = more anomalous (the DCASE sign)."""
+        return -self.smoothed
+
+
+class ScoreStream:
+    """Scores a live signal window by window with a fitted anomaly-detection pipeline.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted; its first step an `sklearn_echo.EchoEmbedder`, the rest ending
+        with a detector that has ``score_samples`` and ``offset_`` (an
+        `sklearn_echo.EchoKNNAnomalyDetector`, whose ``calibration_scores_``
+        give the p-values).
+    sample_rate : float, optional
+        The stream's rate (see `sklearn_echo.EchoEmbedder.stream`).
+    window, hop : float, default=2.0, 1.0
+        Seconds per window and between window starts. For calibrated alarms,
+        the windows the detector was fitted on had this length.
+    smoothing : int, default=1
+        Windows in the moving median taken before thresholding (1: none).
+    consecutive : int, default=1
+        Windows in a row beyond the threshold before ``alarm`` is raised.
+    n_channels : int, optional
+        Channels of the stream.
+
+    Attributes
+    ----------
+    threshold : float
+        The detector's ``offset_``: a smoothed score below it is ``over``.
+    n_windows, n_over, n_alarms : int
+        Windows scored, windows over the threshold, alarms raised (each run
+        of ``over`` windows that reaches ``consecutive`` counts once).
+
+    Notes
+    -----
+    Memory is bounded: the embedding stream holds at most one window and one
+    hop of samples, and the scorer the last ``smoothing`` scores. Each
+    window's ``score`` equals ``pipeline.score_samples`` of the same samples
+    cut offline (the embeddings are those of ``transform``).
+
+    With a detector calibrated at false-alarm rate ``fpr`` (windows of this
+    length, from recordings exchangeable with the stream's), a window of
+    normal signal is ``over`` with probability at most ``fpr`` when
+    ``smoothing=1``. A moving median over ``N`` windows is ``over`` only
+    when at least ``(N + 1) // 2`` of its windows are, which is at most
+    ``2 N / (N + 1)`` times as likely; requiring ``consecutive`` windows
+    makes alarms rarer still.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_echo import EchoEmbedder, EchoKNNAnomalyDetector
+    >>> from sklearn_echo.streaming import ScoreStream
+    >>> rng = np.random.default_rng(0)
+    >>> normal = [rng.standard_normal(16000) for _ in range(8)]
+    >>> pipe = make_pipeline(
+    ...     EchoEmbedder(model="../shared/fixtures/echo_reference/tiny_echo.safetensors",
+    ...                  sample_rate=16000),
+    ...     EchoKNNAnomalyDetector(fpr=0.2)).fit(normal)
+    >>> scorer = ScoreStream(pipe, window=1.0, hop=0.5, consecutive=2)
+    >>> x = rng.standard_normal(40000)
+    >>> windows = scorer.push(x)
+    >>> [w.start for w in windows]
+    [0.0, 0.5, 1.0, 1.5]
+    >>> offline = pipe.score_samples([x[8000 * i : 8000 * i + 16000] for i in range(4)])
+    >>> bool(np.allclose([w.score for w in windows], offline, atol=1e-5))
+    True
+    >>> scorer.summary()["windows"]
+    4
+    """
+
+    def __init__(
+        self, pipeline, sample_rate=None, *, window=DEFAULT_WINDOW, hop=DEFAULT_HOP,
+        smoothing=1, consecutive=1, n_channels=None,
+    ):
+        from sklearn.utils.validation import check_is_fitted
+
+        steps = getattr(pipeline, "steps", None)
+        if not steps or len(steps) < 2:
+            raise TypeError(
+                "ScoreStream needs a fitted Pipeline of an EchoEmbedder followed by an anomaly "
+                f"detector, got {type(pipeline).__name__}"
+            )
+        embedder, detector = pipeline[0], pipeline[-1]
+        if not hasattr(embedder, "stream"):
+            raise TypeError(
+                f"the pipeline's first step must be an EchoEmbedder, got {type(embedder).__name__}"
+            )
+        if not hasattr(detector, "score_samples"):
+            raise TypeError(
+                f"the pipeline's last step {type(detector).__name__} has no score_samples"
+            )
+        check_is_fitted(detector)
+        for name, value in (("smoothing", smoothing), ("consecutive", consecutive)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a whole number of windows >= 1, got {value}")
+        self.pipeline = pipeline
+        self.stream = embedder.stream(sample_rate, window=window, hop=hop, n_channels=n_channels)
+        self._rest = pipeline[1:]
+        self.threshold = float(getattr(detector, "offset_", -np.inf))
+        self._calibration = getattr(detector, "calibration_scores_", None)
+        self.smoothing = int(smoothing)
+        self.consecutive = int(consecutive)
+        self._recent = deque(maxlen=self.smoothing)
+        self._run = 0
+        self.n_windows = 0
+        self.n_over = 0
+        self.n_alarms = 0
+        self.first_alarm = None
+        self.max_anomaly_score = -np.inf
+        self.min_p_value = None
+
+    @property
+    def sample_rate(self) -> float:
+        """The stream's sampling rate in Hz."""
+        return self.stream.sample_rate
+
+    def push(self, block) -> list[ScoredWindow]:
+        """Add samples; return the windows they complete, scored, in order.
+
+        Parameters
+        ----------
+        block : array-like of shape (n_samples,) or (n_samples, n_channels)
+
+        Returns
+        -------
+        list of ScoredWindow
+        """
+        from .conformal import conformal_p_values
+
+        windows = self.stream.push(block)
+        if not windows:
+            return []
+        scores = self._rest.score_samples(np.stack([w.embedding for w in windows]))
+        out = []
+        for w, score in zip(windows, np.asarray(scores, dtype=np.float64)):
+            self._recent.append(float(score))
+            smoothed = float(np.median(self._recent))
+            p = None
+            if self._calibration is not None:
+                p = float(conformal_p_values(self._calibration, smoothed))
+                self.min_p_value = p if self.min_p_value is None else min(self.min_p_value, p)
+            over = smoothed < self.threshold
+            self._run = self._run + 1 if over else 0
+            alarm = self._run >= self.consecutive
+            if self._run == self.consecutive:
+                self.n_alarms += 1
+                if self.first_alarm is None:
+                    self.first_alarm = w.start
+            self.n_over += int(over)
+            self.n_windows += 1
+            self.max_anomaly_score = max(self.max_anomaly_score, -smoothed)
+            out.append(ScoredWindow(w.index, w.start, w.end, float(score), smoothed, p, over, alarm))
+        return out
+
+    def summary(self) -> dict:
+        """What the stream did so far: windows, seconds, windows over, alarms, extremes."""
+        return {
+            "windows": self.n_windows,
+            "seconds": self.stream.n_samples_seen / self.sample_rate,
+            "threshold": self.threshold,
+            "windows_over": self.n_over,
+            "alarms": self.n_alarms,
+            "first_alarm": self.first_alarm,
+            "max_anomaly_score": None if self.n_windows == 0 else self.max_anomaly_score,
+            "min_p_value": self.min_p_value,
+        }

@@ -10,6 +10,7 @@ from sklearn.base import OutlierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from ..conformal import conformal_p_values, conformal_threshold
 from ._base import _EchoNeighborsBase, _seed
 from ._validation import list_rows as _list_rows
 from ._validation import row_digests
@@ -65,7 +66,13 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
         the training distances, ``offset_ = Q1 - 1.5 * IQR`` of the training
         scores (``Q3 + 1.5 * IQR`` in distance), which flags the training
         samples that are unusually far from their nearest normal neighbours
-        without assuming a fraction.
+        without assuming a fraction. Ignored when ``fpr`` is set.
+    fpr : float in (0, 1), default=None
+        Requested false-alarm rate: ``offset_`` becomes the conformal
+        threshold ``threshold_for(fpr)`` computed from ``calibration_scores_``,
+        so that `predict` flags a new normal sample with probability at most
+        ``fpr`` (see Notes). Cannot be combined with a float
+        ``contamination``.
     domain_normalization : bool, default=False
         If True, each memory bank's distances are standardised by the mean
         and standard deviation of its own leave-self-out training distances
@@ -103,8 +110,13 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
     domain_scale_ : ndarray of shape (n_banks,)
         Standard deviation of the same distances (only with
         ``domain_normalization=True``).
+    calibration_scores_ : ndarray of shape (n_samples_fit_,)
+        The normal samples' scores the conformal p-values and ``fpr``
+        thresholds are computed from: ``train_scores_`` (leave-self-out), or,
+        when ``groups`` were given to `fit`, leave-one-group-out scores (each
+        sample scored without the samples of its group).
     offset_ : float
-        Threshold on `score_samples` (see ``contamination``).
+        Threshold on `score_samples` (see ``contamination`` and ``fpr``).
 
     See Also
     --------
@@ -143,6 +155,25 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
     domain-agnostic scores (the DCASE test condition, where the domain of a
     test clip is not given).
 
+    **Calibrated false alarms.** `p_values` gives the conformal p-value of
+    each new sample, ``(1 + #{calibration scores <= its score}) / (n + 1)``,
+    and ``fpr=alpha`` (or ``threshold_for(alpha)``) the threshold below which
+    a score has a p-value of at most ``alpha``. If a new normal sample and the
+    normal training samples are exchangeable (drawn the same way), it is
+    flagged with probability at most ``alpha``, whatever the distribution of
+    the embeddings (`sklearn_echo.conformal`). Leave-self-out scores are
+    valid calibration scores: adding the new sample to the bank could only
+    shorten the training samples' neighbour distances, so these p-values are
+    at least the full-conformal ones. The guarantee needs the calibration
+    scores to be computed as a new sample's would be; samples cut from the
+    same recording are closer to each other than to a new recording, so their
+    leave-self-out scores are too small and the false-alarm rate exceeds
+    ``alpha``. Pass ``groups`` (the recording of each sample) to `fit`: each
+    sample is then calibrated without its whole group, and the guarantee holds
+    for a sample drawn from a new recording exchangeable with the training
+    recordings. The guarantee covers scores without ``domain`` and without
+    ``domain_normalization`` (whose statistics come from the same data).
+
     Examples
     --------
     >>> import numpy as np
@@ -155,6 +186,16 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
     array([ 1,  1, -1, -1])
     >>> bool(det.anomaly_score(test[2:]).min() > det.anomaly_score(test[:2]).max())
     True
+
+    A threshold for a false-alarm rate of at most 1 %, and conformal p-values:
+
+    >>> det = EchoKNNAnomalyDetector(n_neighbors=3, fpr=0.01).fit(normal)
+    >>> det.offset_ == det.threshold_for(0.01)
+    True
+    >>> det.p_values(test).round(3)
+    array([0.333, 0.05 , 0.005, 0.005])
+    >>> det.predict(test)
+    array([ 1,  1, -1, -1])
     """
 
     _parameter_constraints: dict = {
@@ -164,6 +205,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
             StrOptions({"auto"}),
             Interval(Real, 0, 0.5, closed="right"),
         ],
+        "fpr": [Interval(Real, 0, 1, closed="neither"), None],
         "domain_normalization": ["boolean"],
     }
 
@@ -175,6 +217,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
         metric="cosine",
         algorithm="auto",
         contamination="auto",
+        fpr=None,
         domain_normalization=False,
         n_jobs=None,
         random_state=None,
@@ -184,13 +227,14 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
         self.metric = metric
         self.algorithm = algorithm
         self.contamination = contamination
+        self.fpr = fpr
         self.domain_normalization = domain_normalization
         self.n_jobs = n_jobs
         self.random_state = random_state
 
     # ---------------------------------------------------------------- fitting
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, domain=None):
+    def fit(self, X, y=None, domain=None, groups=None):
         """Build the memory bank(s) from the normal samples of ``X``.
 
         Parameters
@@ -203,6 +247,12 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
             raise a ``UserWarning`` and count as normal.
         domain : array-like of shape (n_samples,), default=None
             Optional domain label per sample (one memory bank per domain).
+        groups : array-like of shape (n_samples,), default=None
+            Optional group of each sample (for instance the recording its
+            window was cut from): ``calibration_scores_`` are then
+            leave-one-group-out scores (at least 2 groups), which keep the
+            ``fpr`` guarantee for samples that are not independent within a
+            group (see Notes).
 
         Returns
         -------
@@ -212,9 +262,19 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
         for attr in ("domains_", "domain_mean_", "domain_scale_"):
             if hasattr(self, attr):
                 delattr(self, attr)
+        if self.fpr is not None and self.contamination != "auto":
+            raise ValueError(
+                f"fpr={self.fpr} and contamination={self.contamination} both set the "
+                "threshold offset_: give one of them"
+            )
         X = self._validate_embeddings(X, reset=True)
         self._init_state()
         self._grow(X, y, domain, first=True)
+        if groups is not None:
+            groups = self._check_domain(groups, X.shape[0], what="groups")
+            self._groups = groups[self._check_y(y, X.shape[0])]
+            self.calibration_scores_ = self._group_scores(X[self._check_y(y, X.shape[0])])
+            self._set_offset()
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -243,6 +303,11 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
             The updated detector.
         """
         first = not hasattr(self, "offset_")
+        if not first and getattr(self, "_groups", None) is not None:
+            raise ValueError(
+                "This detector was fitted with groups (leave-one-group-out calibration): "
+                "partial_fit cannot extend it; fit again on all samples with their groups."
+            )
         X = self._validate_embeddings(X, reset=first)
         if first:
             self._init_state()
@@ -258,6 +323,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
         self._digests = {}
         self._seed = _seed(self.random_state)
         self._use_domains = None
+        self._groups = None
 
     def _check_y(self, y, n):
         """Mask of the rows that go into the memory bank (``y != 1``)."""
@@ -449,11 +515,52 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
             self.domain_scale_ = scale
             dist = (dist - mean) / scale
         self.train_scores_ = -dist.min(axis=1)
-        if self.contamination == "auto":
+        self.calibration_scores_ = self.train_scores_
+        self._set_offset()
+
+    def _set_offset(self):
+        if self.fpr is not None:
+            self.offset_ = conformal_threshold(self.calibration_scores_, self.fpr)
+        elif self.contamination == "auto":
             q1, q3 = np.percentile(self.train_scores_, [25.0, 75.0])
             self.offset_ = float(q1 - 1.5 * (q3 - q1))
         else:
             self.offset_ = float(np.percentile(self.train_scores_, 100.0 * self.contamination))
+
+    def _group_scores(self, X):
+        """Leave-one-group-out scores of the bank rows ``X`` (in training order)."""
+        groups = self._groups
+        labels = list(dict.fromkeys(_key(g) for g in groups))
+        if len(labels) < 2:
+            raise ValueError(
+                "groups: leave-one-group-out calibration needs at least 2 groups of normal "
+                f"samples, got 1 ({labels[0]!r}); give the recording of each sample, or fit "
+                "without groups"
+            )
+        k = self.n_neighbors_
+        dist = np.full((X.shape[0], len(self._keys)), np.inf)
+        for label in labels:
+            mine = _equal_labels(groups, label)
+            for b in range(len(self._keys)):
+                others = ~mine & (self._train_bank == b)
+                if not others.any():
+                    continue
+                index = self._new_index(self._seed).fit(X[others])
+                d, _ = index.kneighbors(X[mine], min(k, int(others.sum())))
+                dist[mine, b] = self._aggregate(d)
+        if self.domain_normalization:
+            dist = (dist - self.domain_mean_) / self.domain_scale_
+        return -dist.min(axis=1)
+
+    def _fit_rows(self):
+        """The normal training rows in training order, their domains and groups (to refit)."""
+        X = np.empty((self.n_samples_fit_, self.n_features_in_), dtype=np.float32)
+        for rows, index in zip(self._bank_rows, self._indexes):
+            X[rows] = index._bank.raw
+        domain = None
+        if self._use_domains:
+            domain = np.array([self._keys[b] for b in self._train_bank])
+        return X, domain, self._groups
 
     def _aggregate(self, dist):
         if self.aggregation == "mean":
@@ -528,6 +635,45 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
         if self.domain_normalization:
             dist = (dist - self.domain_mean_) / self.domain_scale_
         return -dist.min(axis=1)
+
+    def p_values(self, X, domain=None):
+        """Conformal p-values: small for anomalies (see Notes: calibrated false alarms).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings to test.
+        domain : array-like of shape (n_samples,), default=None
+            Domain of each sample (see `score_samples`); the calibration
+            scores are domain-agnostic, so the guarantee holds without it.
+
+        Returns
+        -------
+        p_values : ndarray of shape (n_samples,)
+            ``(1 + #{calibration_scores_ <= score}) / (n_samples_fit_ + 1)``.
+            A new normal sample has ``p <= alpha`` with probability at most
+            ``alpha``.
+        """
+        check_is_fitted(self)
+        return conformal_p_values(self.calibration_scores_, self.score_samples(X, domain=domain))
+
+    def threshold_for(self, fpr):
+        """Threshold on `score_samples` for a false-alarm rate of at most ``fpr``.
+
+        Parameters
+        ----------
+        fpr : float in (0, 1)
+            Requested false-alarm rate.
+
+        Returns
+        -------
+        threshold : float
+            ``score_samples(X) < threshold`` exactly where
+            ``p_values(X) <= fpr``; ``-inf`` (no alarm, with a warning) when
+            fewer than ``1 / fpr - 1`` calibration scores are available.
+        """
+        check_is_fitted(self)
+        return conformal_threshold(self.calibration_scores_, fpr)
 
     def anomaly_score(self, X, domain=None):
         """Aggregated nearest-neighbour distance (higher = more anomalous).
