@@ -68,6 +68,8 @@ def _read_file(item: Item, mat_key, csv_columns=None):
             f"{source}: {path} is a folder, not a file; list its files (for example "
             "with sklearn_echo.signals.expand_paths)"
         )
+    if os.path.getsize(path) == 0:
+        raise SignalError(f"{source}: {path} is empty (0 bytes)")
     reader = reader_for(path)
     if reader is None:
         suffix = ext(path)
