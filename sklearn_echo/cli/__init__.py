@@ -32,6 +32,7 @@ import argparse
 import sys
 
 from . import classify, dcase, detect, embed, info
+from . import fit, monitor, score
 from .errors import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, CommandError, report
 from .info import DEFAULT_RATES, model_info
 from .labels import anomaly_label, class_labels
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = common_options()
-    for command in (embed, detect, classify, info, dcase):
+    for command in (embed, detect, classify, info, dcase, fit, score, monitor):
         command.register(sub, common)
     return parser
 
