@@ -479,3 +479,14 @@ def test_parser_defaults_follow_the_embedder():
     defaults = EchoEmbedder().get_params()
     for name in ("model", "band_layout", "multichannel", "mat_key", "dtype", "device"):
         assert getattr(args, name) == defaults[name]
+
+
+def test_info_lists_the_published_models(capsys):
+    from sklearn_echo.echo.models import MODEL_ALIASES
+
+    assert main(["info", "--model", TINY, "--rates", "16000"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"echo-small\s+yucongzh/echo-small-0824", out)
+    assert re.search(r"echo-tiny\s+yucongzh/echo-tiny-0828", out)
+    assert main(["info", "--model", TINY, "--rates", "16000", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["published_models"] == MODEL_ALIASES

@@ -1,4 +1,8 @@
-"""``sklearn-echo info``: the model, and the bands and embedding width per sampling rate."""
+"""``sklearn-echo info``: the model, and the bands and embedding width per sampling rate.
+
+It also lists the published ECHO models by their aliases
+(`sklearn_echo.echo.models.MODEL_ALIASES`: ``echo-small`` and ``echo-tiny``).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ def register(sub, common):
         "for each sampling rate the number of ECHO bands and the embedding width. It takes "
         "the options of the other commands, so a command line can be checked by replacing "
         "its command with 'info': every rate --sample-rate names is added to the table, the other "
-        "recording options do not change what is printed.",
+        "recording options do not change what is printed. The published models (echo-small, "
+        "echo-tiny) are listed by alias and Hub id.",
     )
     p.add_argument(
         "--rates",
@@ -122,7 +127,10 @@ def _cmd_info(args) -> int:
     rates = list(args.rates) if args.rates else list(DEFAULT_RATES)
     # the other recording options do not change the model
     rates += [hz for hz in rule_rates(args.sample_rate) if hz not in rates]
+    from ..echo.models import MODEL_ALIASES
+
     info = model_info(load_model(args), rates, args.band_layout)
+    info["published_models"] = dict(MODEL_ALIASES)
     if args.json:
         print(json.dumps(info, indent=2))
         return EXIT_OK
@@ -155,5 +163,8 @@ def _cmd_info(args) -> int:
                 f"{info['mixed_width']}\n"
             )
     w("Widths are per channel; multichannel='concatenate' multiplies them by the channel count.\n")
+    w("\npublished models (--model ALIAS):\n")
+    for alias, repo in info["published_models"].items():
+        w(f"  {alias:<11} {repo}\n")
     sys.stdout.write(out.getvalue())
     return EXIT_OK
