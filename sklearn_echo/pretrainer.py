@@ -486,8 +486,7 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
             "data_fingerprint": _data_fingerprint(train_items),
             "seed": seed,
         }
-        self._dist = dist
-        return run
+        return dist
 
     def _run_loop(self, run, source, train_items, spec, seed, val_batches, directory,
                   DataLoader, PretrainingDataset):
@@ -532,10 +531,16 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
         if run.dist.is_main:
             import torch
 
+            from . import __version__
+            from .training.export import save_encoder
+
             path = directory / "state.pt"
             tmp = path.with_name(f"state.pt.tmp{os.getpid()}")
             torch.save(state, tmp)
             os.replace(tmp, path)
+            info = {"steps": run.step_count, "config": run.config.to_dict(), "seed": seed}
+            save_encoder(run.teacher_arrays(), directory / ENCODER_FILE,
+                         {"library": f"sklearn-echo {__version__}", "training": info})
         run.dist.barrier()
 
     # ------------------------------------------------------------------ model file
@@ -561,32 +566,54 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
 
         return save_encoder(self.encoder_weights_, path, self._metadata())
 
-    def _model_file(self) -> str:
-        """A file holding the trained encoder with SHA-256 ``model_fingerprint_`` (written if missing)."""
+    def _write_model_file(self, dist) -> str:
+        """Write the trained teacher where `transform` reads it; every rank gets the path.
+
+        With ``checkpoint_dir``: ``checkpoint_dir/encoder.safetensors``, written by
+        rank 0. Otherwise a file named by its SHA-256 in the temporary folder.
+        """
+        if self.checkpoint_dir is None:
+            return self._temporary_file()
+        target = Path(self.checkpoint_dir).expanduser() / ENCODER_FILE
+        if dist.is_main:
+            self.save(target)
+        dist.barrier()
+        return str(target)
+
+    def _temporary_file(self) -> str:
         from .echo.checkpoint import checkpoint_fingerprint
 
-        wanted = getattr(self, "model_fingerprint_", None)
-        candidates = []
-        if self.checkpoint_dir is not None:
-            candidates.append(Path(self.checkpoint_dir).expanduser() / ENCODER_FILE)
         folder = Path(tempfile.gettempdir()) / "sklearn_echo_pretrained"
-        if wanted is not None:
-            candidates.append(folder / f"{wanted}.safetensors")
-        for path in candidates:
-            if path.is_file() and (wanted is None or checkpoint_fingerprint(path) == wanted):
-                return str(path)
-        if self.checkpoint_dir is not None and getattr(self, "_dist", None) is not None:
-            target = candidates[0]
-            if self._dist.is_main:
-                self.save(target)
-            self._dist.barrier()
-            if wanted is None or checkpoint_fingerprint(target) == wanted:
-                return str(target)
         tmp = self.save(folder / f"tmp-{os.getpid()}-{id(self)}.safetensors")
-        digest = checkpoint_fingerprint(tmp)
-        final = folder / f"{digest}.safetensors"
+        final = folder / f"{checkpoint_fingerprint(tmp)}.safetensors"
         os.replace(tmp, final)
         return str(final)
+
+    def _model_file(self) -> str:
+        """A file holding the trained encoder, with SHA-256 ``model_fingerprint_``.
+
+        The file `fit` wrote when it is still there and unchanged; otherwise
+        (an unpickled copy, a cleaned temporary folder, a checkpoint folder
+        trained further since) the weights are written again from
+        ``encoder_weights_``, which gives the same bytes.
+        """
+        from .echo.checkpoint import checkpoint_fingerprint
+
+        wanted = self.model_fingerprint_
+        folder = Path(tempfile.gettempdir()) / "sklearn_echo_pretrained"
+        candidates = [folder / f"{wanted}.safetensors"]
+        if self.checkpoint_dir is not None:
+            candidates.insert(0, Path(self.checkpoint_dir).expanduser() / ENCODER_FILE)
+        for path in candidates:
+            if path.is_file() and checkpoint_fingerprint(path) == wanted:
+                return str(path)
+        path = self._temporary_file()
+        if checkpoint_fingerprint(path) != wanted:
+            raise ValueError(
+                f"the trained encoder written again has SHA-256 {checkpoint_fingerprint(path)}, "
+                f"not the fitted {wanted}: fit again"
+            )
+        return path
 
     def _embedder(self):
         model = self._model_file()
@@ -606,8 +633,8 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
         scanned = self._load(X, sample_rate, reset=True)
         if not len(scanned):
             raise ValueError("EchoPretrainer.fit needs at least one signal; X is empty")
-        self._train(scanned)
-        path = self._model_file()
+        dist = self._train(scanned)
+        path = self._write_model_file(dist)
         self.model_fingerprint_ = checkpoint_fingerprint(path)
         self.embedder_ = EchoEmbedder(
             model=path, sample_rate=self.sample_rate, band_layout=self.band_layout,
@@ -616,7 +643,7 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
             progress=self.progress, mat_key=self.mat_key,
         ).fit(scanned)
         self.n_features_out_ = self.embedder_.n_features_out_
-        self.__dict__.pop("_dist", None)
+        dist.close()
         return scanned
 
     @_fit_context(prefer_skip_nested_validation=True)
