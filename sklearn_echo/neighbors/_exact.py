@@ -11,8 +11,8 @@ rounding bound of the k-th best, and sorts them by (distance, bank index).
 The float32 scores only pick candidates. If the weakest candidate is within
 twice the float32 rounding bound of the k-th best, a vector outside the
 candidates could still belong to the k nearest (a near tie), so the query is
-searched again with four times as many candidates, until the gap exceeds the
-bound or every bank vector is a candidate. The result is therefore the exact
+rescanned: every bank vector whose score (numpy float32 products, bank block
+by bank block) reaches the k-th best less that bound is ranked in float64. The result is therefore the exact
 float64 ranking, ties going to the lower bank index, as
 `sklearn.neighbors.NearestNeighbors(algorithm="brute")` computes it on
 float64 copies.
@@ -133,37 +133,71 @@ class FlatSearch:
         """
         m, n = len(queries), self.n_samples
         extra = 0 if excl is None else 1
-        dist = np.empty((m, k))
-        ind = np.empty((m, k), dtype=np.int64)
-        tol = self.tolerance(queries)
-        pending = np.arange(m)
+        rows = np.arange(m)
         kc = min(n, k + EXTRA_CANDIDATES + extra)
-        while pending.size:
-            step = max(1, max_cells // kc)
-            left = []
-            for s in range(0, pending.size, step):
-                rows = pending[s : s + step]
-                S, cand = self.scores(vectors[rows], kc)
-                bad = cand < 0
-                if excl is not None:
-                    bad |= cand == excl[rows, None]
-                S[bad] = -np.inf
-                ranked = -np.sort(-S, axis=1)  # descending, left-out rows last
-                # only candidates within the rounding bound of the k-th score
-                # can be among the k nearest: their distances are computed
-                # in float64, the others stay at infinity
-                kth = ranked[:, k - 1] - 2.0 * tol[rows]
-                d = np.full(cand.shape, np.inf)
-                r, c = np.nonzero(S >= kth[:, None])
-                d[r, c] = exact_distances(self.metric, queries, bank, rows[r], cand[r, c])
-                order = order_by_distance(d, cand)[:, :k]
-                if kc >= n:
-                    done = np.ones(rows.size, dtype=bool)
-                else:
-                    done = ranked[:, kc - extra - 1] < kth
-                dist[rows[done]] = np.take_along_axis(d[done], order[done], 1)
-                ind[rows[done]] = np.take_along_axis(cand[done], order[done], 1)
-                left.append(rows[~done])
-            pending = np.concatenate(left)
-            kc = min(n, 4 * kc)
+        S, cand = self.scores(vectors, kc)
+        bad = cand < 0
+        if excl is not None:
+            bad |= cand == excl[:, None]
+        S[bad] = -np.inf
+        ranked = -np.sort(-S, axis=1)  # descending, left-out rows last
+        # only candidates within the rounding bound of the k-th score can be
+        # among the k nearest: their distances are computed in float64, the
+        # others stay at infinity
+        kth = ranked[:, k - 1] - 2.0 * self.tolerance(queries)
+        d = np.full(cand.shape, np.inf)
+        r, c = np.nonzero(S >= kth[:, None])
+        d[r, c] = exact_distances(self.metric, queries, bank, rows[r], cand[r, c])
+        order = order_by_distance(d, cand)[:, :k]
+        dist = np.take_along_axis(d, order, 1)
+        ind = np.take_along_axis(cand, order, 1)
+        if kc < n:
+            # the weakest candidate within the bound: vectors left out of the
+            # candidates may tie with the k-th neighbour
+            wide = np.flatnonzero(ranked[:, kc - extra - 1] >= kth)
+            if wide.size:
+                dist[wide], ind[wide] = self._rescan(
+                    vectors[wide], queries.take(wide), bank, k,
+                    None if excl is None else excl[wide], kth[wide], max_cells,
+                )
         return dist, ind
+
+    def _bank_vectors(self):
+        """The search-space bank inside the faiss index (a view, not a copy)."""
+        faiss = import_faiss()
+        n, d = self.n_samples, self.index.d
+        return faiss.rev_swig_ptr(self.index.get_xb(), n * d).reshape(n, d)
+
+    def _rescan(self, vectors, queries, bank, k, excl, thresholds, max_cells):
+        """Exact k-NN of a few queries: every bank vector scoring above a threshold.
+
+        Scores are recomputed with numpy's float32 products, bank block by
+        bank block, on the scale of `scores`; a vector among the k nearest
+        scores at least ``thresholds`` (the k-th score less twice the
+        rounding bound) under either computation.
+        """
+        xb = self._bank_vectors()
+        n, m = xb.shape[0], len(queries)
+        bb = int(max(1, min(n, max_cells // max(1, m))))
+        q_sq = np.einsum("ij,ij->i", vectors, vectors)
+        pr, pc = [], []
+        for b0 in range(0, n, bb):
+            B = xb[b0 : b0 + bb]
+            S = vectors @ B.T
+            if self.metric == "euclidean":  # minus the squared distance
+                S *= 2.0
+                S -= np.einsum("ij,ij->i", B, B)[None, :]
+                S -= q_sq[:, None]
+            if excl is not None:
+                hit = np.flatnonzero((excl >= b0) & (excl < b0 + B.shape[0]))
+                S[hit, excl[hit] - b0] = -np.inf
+            r, c = np.nonzero(S >= thresholds[:, None])
+            pr.append(r)
+            pc.append(c + b0)
+        rows, cols = np.concatenate(pr), np.concatenate(pc)
+        dist = exact_distances(self.metric, queries, bank, rows, cols)
+        order = np.lexsort((cols, dist, rows))
+        rows, cols, dist = rows[order], cols[order], dist[order]
+        starts = np.searchsorted(rows, np.arange(m))
+        take = starts[:, None] + np.arange(k)  # every row has at least k pairs
+        return dist[take], cols[take]
