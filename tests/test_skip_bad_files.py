@@ -25,7 +25,7 @@ from .conftest import MIMII_DIR, TINY_SAFETENSORS
 
 TINY = str(TINY_SAFETENSORS)
 REASONS = {
-    "empty.wav": r"is empty \(0 bytes\)",
+    "empty.wav": r"empty file \(0 bytes\)",
     "notes.wav": r"cannot read .* as a \.wav file",
     "truncated.wav": r"has 50 samples; at 16000 Hz at least 400 \(25 ms\) are needed",
     "nan.wav": r"contains NaN \(first at sample 100\)",

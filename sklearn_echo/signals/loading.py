@@ -69,7 +69,7 @@ def _read_file(item: Item, mat_key, csv_columns=None):
             "with sklearn_echo.signals.expand_paths)"
         )
     if os.path.getsize(path) == 0:
-        raise SignalError(f"{source}: {path} is empty (0 bytes)")
+        raise SignalError(f"{source}: empty file (0 bytes)")
     reader = reader_for(path)
     if reader is None:
         suffix = ext(path)
