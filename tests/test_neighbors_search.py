@@ -167,8 +167,8 @@ def test_auto_rule_uses_the_bank_size(monkeypatch):
     X = np.random.RandomState(0).normal(size=(50, 3))
     assert NeighborIndex(algorithm="auto").fit(X).algorithm_ == "brute"
     monkeypatch.setattr(search, "AUTO_BRUTE_MAX_BANK", 49)
-    # the HNSW graph is built lazily, at the first query
-    assert NeighborIndex(algorithm="auto").fit(X).algorithm_ == "hnsw"
+    # the IVF index is built lazily, at the first query
+    assert NeighborIndex(algorithm="auto").fit(X).algorithm_ == "ivf"
     assert NeighborIndex(algorithm="brute").fit(X).algorithm_ == "brute"
 
 
@@ -180,18 +180,18 @@ def test_pickle_round_trip(bank_and_queries):
         np.testing.assert_array_equal(x, y)
 
 
-@pytest.fixture(scope="module")
-def hnsw_index():
+@pytest.fixture(scope="module", params=["hnsw", "ivf"])
+def approximate_index(request):
     X = _clustered(3000, 32, n_clusters=12, seed=3)
     index = NeighborIndex(
-        metric="cosine", algorithm="hnsw", random_state=0, n_jobs=1
+        metric="cosine", algorithm=request.param, random_state=0, n_jobs=1
     ).fit(X[:2600])
     index.kneighbors(X[:1], 1)  # build the graph once for the module
     return index, X[:2600], X[2600:]
 
 
-def test_hnsw_agrees_with_brute(hnsw_index):
-    index, bank, queries = hnsw_index
+def test_approximate_agrees_with_brute(approximate_index):
+    index, bank, queries = approximate_index
     exact = NeighborIndex(metric="cosine", algorithm="brute").fit(bank)
     d_apx, i_apx = index.kneighbors(queries, 5)
     d_ex, i_ex = exact.kneighbors(queries, 5)
@@ -213,8 +213,8 @@ def test_hnsw_agrees_with_brute(hnsw_index):
     assert np.mean(i_self == exact_self) >= 0.95
 
 
-def test_hnsw_pickles_and_grows(hnsw_index):
-    index, bank, queries = hnsw_index
+def test_approximate_pickles_and_grows(approximate_index):
+    index, bank, queries = approximate_index
     clone = pickle.loads(pickle.dumps(index))  # graph rebuilt at the next query
     assert clone._backend is None
     i1 = index.kneighbors(queries[:50], 3)[1]
@@ -253,7 +253,7 @@ def test_n_jobs_is_sklearn_n_jobs_and_faiss_threads_are_restored(bank_and_querie
     assert faiss.omp_get_max_threads() == before
 
 
-@pytest.mark.parametrize("algorithm", ["brute", "hnsw"])
+@pytest.mark.parametrize("algorithm", ["brute", "hnsw", "ivf"])
 def test_pickle_with_the_serialized_faiss_index(bank_and_queries, algorithm):
     bank, queries = bank_and_queries
     index = NeighborIndex(algorithm=algorithm, serialize_index=True, random_state=0, n_jobs=1)
@@ -267,9 +267,10 @@ def test_pickle_with_the_serialized_faiss_index(bank_and_queries, algorithm):
     assert pickle.loads(pickle.dumps(plain))._backend is None
 
 
-def test_hnsw_add_inserts_into_the_graph(bank_and_queries):
+@pytest.mark.parametrize("algorithm", ["hnsw", "ivf"])
+def test_approximate_add_inserts_without_rebuild(bank_and_queries, algorithm):
     bank, queries = bank_and_queries
-    index = NeighborIndex(algorithm="hnsw", random_state=0, n_jobs=1).fit(bank)
+    index = NeighborIndex(algorithm=algorithm, random_state=0, n_jobs=1).fit(bank)
     index.kneighbors(queries[:1], 1)
     graph = index._backend
     index.add(queries)
@@ -278,6 +279,18 @@ def test_hnsw_add_inserts_into_the_graph(bank_and_queries):
     np.testing.assert_array_equal(ind[:, 0], len(bank) + np.arange(len(queries)))
 
 
-def test_hnsw_params_are_checked():
+def test_approximate_params_are_checked():
     with pytest.raises(ValueError, match=r"hnsw_params has unknown key\(s\) \['efSearch'\]"):
         NeighborIndex(algorithm="hnsw", hnsw_params={"efSearch": 10}).fit(np.eye(3))
+    with pytest.raises(ValueError, match=r"ivf_params has unknown key\(s\) \['probes'\]"):
+        NeighborIndex(algorithm="ivf", ivf_params={"probes": 10}).fit(np.eye(3))
+
+
+def test_ivf_probes_every_list_when_the_probed_ones_are_short():
+    X = _clustered(400, 8, n_clusters=4, seed=7)
+    index = NeighborIndex(algorithm="ivf", ivf_params={"nlist": 10, "nprobe": 1}, random_state=0)
+    exact = NeighborIndex(algorithm="brute").fit(X)
+    # k = 200 is more than one list holds: the short rows probe every list
+    _, ind = index.fit(X).kneighbors(X[:5], 200)
+    assert (ind >= 0).all()
+    np.testing.assert_array_equal(np.sort(ind[:, :1], axis=1), exact.kneighbors(X[:5], 1)[1])

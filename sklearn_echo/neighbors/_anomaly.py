@@ -55,7 +55,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
     metric : {"cosine", "euclidean"}, default="cosine"
         ``"cosine"`` is ``1 - cos``; a zero embedding is at distance 1 from
         everything, with a warning naming it.
-    algorithm : {"auto", "brute", "hnsw"}, default="auto"
+    algorithm : {"auto", "brute", "hnsw", "ivf"}, default="auto"
         Neighbour search of every memory bank (see
         `sklearn_echo.neighbors.NeighborIndex`).
     contamination : "auto" or float, default="auto"
@@ -84,7 +84,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
         (``None``: 1 unless a ``joblib.parallel_config`` context says
         otherwise; ``-1``: all cores).
     random_state : int, RandomState instance or None, default=None
-        Seed of the HNSW graphs (unused by exact search).
+        Seed of the HNSW graphs or IVF indexes (unused by exact search).
 
     Attributes
     ----------

@@ -14,7 +14,7 @@ from ._validation import check_finite_rows
 
 
 def _seed(random_state):
-    """An int seed for the HNSW graph drawn from ``random_state``."""
+    """An int seed for the approximate indexes drawn from ``random_state``."""
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 

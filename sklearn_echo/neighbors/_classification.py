@@ -20,7 +20,7 @@ class EchoKNNClassifier(ClassifierMixin, _EchoNeighborsBase):
     The ECHO paper scores fault classification with a k = 5 majority vote of
     the nearest training embeddings under the cosine distance; this is that
     classifier, with the neighbour search of
-    `sklearn_echo.neighbors.NeighborIndex` (exact, or an HNSW graph for
+    `sklearn_echo.neighbors.NeighborIndex` (exact, or approximate for
     very large banks).
 
     Parameters
@@ -36,16 +36,16 @@ class EchoKNNClassifier(ClassifierMixin, _EchoNeighborsBase):
     metric : {"cosine", "euclidean"}, default="cosine"
         ``"cosine"`` is ``1 - cos``; a zero embedding is at distance 1 from
         everything, with a warning naming it.
-    algorithm : {"auto", "brute", "hnsw"}, default="auto"
-        Exact search, an approximate HNSW graph, or ``"auto"`` (exact up
-        to `sklearn_echo.neighbors.AUTO_BRUTE_MAX_BANK` training
-        samples).
+    algorithm : {"auto", "brute", "hnsw", "ivf"}, default="auto"
+        Exact search, an approximate HNSW graph or IVF index, or
+        ``"auto"`` (exact up to `sklearn_echo.neighbors.AUTO_BRUTE_MAX_BANK`
+        training samples, IVF above).
     n_jobs : int, default=None
         Threads of the neighbour search, as scikit-learn counts them
         (``None``: 1 unless a ``joblib.parallel_config`` context says
         otherwise; ``-1``: all cores).
     random_state : int, RandomState instance or None, default=None
-        Seed of the HNSW graph (unused by exact search).
+        Seed of the HNSW graph or IVF index (unused by exact search).
 
     Attributes
     ----------
