@@ -204,3 +204,12 @@ def test_pretrain_command_writes_a_checkpoint_every_command_takes(tmp_path):
     ])
     assert args.func(args) == 0
     assert load_encoder(str(out)).config.embed_dim == 128
+
+
+def test_bfloat16_mixed_rates_and_multichannel_train():
+    X = [(_noise(16000), 16000.0), (_noise(48000, 1), 48000.0),
+         (np.stack([_noise(12000, 2), _noise(12000, 3)]), 12000.0)]
+    pre = EchoPretrainer(max_steps=2, batch_size=3, dtype="bfloat16", multichannel="mean",
+                         **{**SMALL, "crop_seconds": None}).fit(X)
+    assert np.isfinite(pre.loss_curve_).all()
+    assert pre.transform(X).shape == (3, pre.n_features_out_)

@@ -200,3 +200,38 @@ def test_resume_continues_bit_for_bit(tmp_path):
         assert torch.equal(a, b)
     for a, b in zip(resumed.student.state_dict().values(), run.student.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_dataloader_workers_give_the_same_batches_in_step_order():
+    from torch.utils.data import DataLoader
+
+    signals = [(_noise(12000, i), 16000.0) for i in range(3)] + [(_noise(30000, 7), 48000.0)]
+    scanned = scan_signals(signals)
+    spec = ExampleSpec(crop_frames=32, clone_batch=2)
+    data = PretrainingDataset(SignalSource(scanned), training_items(scanned.infos), spec, 3,
+                              seed=5, stop_step=5)
+    direct = list(data)
+    loaded = list(DataLoader(data, batch_size=None, num_workers=2))
+    assert len(loaded) == len(direct) == 5
+    for a, b in zip(direct, loaded):
+        for key in ("patches", "positions", "keep", "masked"):
+            assert torch.equal(a[key], b[key])
+    # mixed rates in one batch: band sequences of one length
+    assert {tuple(b["patches"].shape[1:]) for b in direct} == {(2, 512)}
+
+
+def test_ranks_read_disjoint_shards_of_the_global_batch():
+    scanned = scan_signals([(_noise(8000, i), 16000.0) for i in range(8)])
+    spec = ExampleSpec(crop_frames=16, clone_batch=1)
+    items = training_items(scanned.infos)
+
+    def batch(rank, world, size, step):
+        data = PretrainingDataset(SignalSource(scanned), items, spec, size, seed=1,
+                                  rank=rank, world_size=world)
+        return data.batch(step)
+
+    for step in range(3):
+        parts = [batch(r, 2, 2, step) for r in range(2)]
+        whole = batch(0, 1, 4, step)
+        for key in ("patches", "positions", "keep", "masked"):
+            assert torch.equal(torch.cat([p[key] for p in parts]), whole[key])
