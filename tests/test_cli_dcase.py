@@ -200,3 +200,40 @@ def test_errors_without_training_clips_or_pandas(tmp_path, capsys, monkeypatch):
     status = main(["dcase", str(VALVE), "--model", TINY])
     err = capsys.readouterr().err
     assert status == EXIT_ERROR and "needs pandas" in err and "sklearn-echo[pandas]" in err
+
+
+def test_flat_folder_of_dcase_names(tmp_path, capsys):
+    """A folder of 2023 names without train/test folders: the folder is the machine."""
+    flat = tmp_path / "gearbox"
+    flat.mkdir()
+    clips = sorted((VALVE / "test").glob("*.wav"))
+    normal = [c for c in clips if "_source_test_normal_" in c.name]
+    anomaly = [c for c in clips if "_source_test_anomaly_" in c.name]
+    names = [(normal[0], "section_00_source_train_normal_0000_pat_00.wav"),
+             (normal[1], "section_00_source_train_normal_0001_pat_00.wav"),
+             (normal[2], "section_00_source_test_normal_0000_pat_00.wav"),
+             (normal[3], "section_00_source_test_normal_0001_pat_00.wav"),
+             (anomaly[0], "section_00_source_test_anomaly_0002_pat_00.wav"),
+             (anomaly[1], "section_00_source_test_anomaly_0003_pat_00.wav")]
+    for src, name in names:
+        data, rate = sf.read(src, frames=8000, dtype="int16")
+        sf.write(flat / name, data, rate, subtype="PCM_16")
+    status = main(["dcase", str(flat), "--model", TINY, "-o", str(tmp_path / "f.csv"),
+                   "--scores-dir", str(tmp_path / "scores")])
+    out = capsys.readouterr().out
+    assert status == 0
+    command = pd.read_csv(tmp_path / "f.csv", dtype={"section": str}).query("level == 'section'")
+    assert command[["machine", "n_train", "n_test"]].values.tolist() == [["gearbox", 2, 4]]
+    _assert_same_figures(command.reset_index(drop=True),
+                         section_figures(read_score_files(tmp_path / "scores")))
+    assert "gearbox" in out
+
+
+def test_clips_without_split_are_named(tmp_path, capsys):
+    flat = tmp_path / "fan"
+    flat.mkdir()
+    sf.write(flat / "normal_id_00_00000000.wav", np.zeros(8000, dtype=np.int16), 16000)
+    status = main(["dcase", str(flat), "--model", TINY])
+    err = capsys.readouterr().err
+    assert status == EXIT_ERROR
+    assert "1 clips have no split" in err and "normal_id_00_00000000.wav" in err

@@ -169,6 +169,13 @@ def _clips(args):
                 f"(machines found: {', '.join(sorted(set(table['machine'].dropna())))})"
             )
         table = table[table["machine"].isin(args.machines)].reset_index(drop=True)
+    unsplit = table[~table["split"].isin(["train", "test"])]
+    if len(unsplit):
+        raise CommandError(
+            f"{len(unsplit)} clips have no split: neither their name nor their folder says "
+            f"train or test (first: {unsplit['path'].iloc[0]}); put them in "
+            "<machine>/train and <machine>/test folders"
+        )
     if args.train_from_test is not None:
         table = hold_out_training_clips(table, args.train_from_test, args.seed)
     trained = set(zip(table.loc[table["split"] == "train", "machine"],
@@ -210,7 +217,8 @@ def _fmt(value) -> str:
     return "  n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
 
-def _print_table(result, out=sys.stdout):
+def _print_table(result, out=None):
+    out = sys.stdout if out is None else out
     sections = result.sections
     domains = bool(sections["has_domains"].any())
     names = ["auc_source", "auc_target", "pauc"] if domains else ["auc_all", "pauc"]
