@@ -4,6 +4,7 @@ import os
 import pickle
 import shutil
 import zipfile
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -152,7 +153,7 @@ def test_loading_with_another_checkpoint_fails_at_load_naming_both(tmp_path):
     save_detector(p, tmp_path / "d.detector", window=1.0)
     save_detector(p, tmp_path / "d.joblib", format="joblib")
     state = load_file(str(ckpt))
-    name = sorted(state)[0]
+    name = min(state)
     state[name] = state[name] + 1e-3
     save_file(state, str(ckpt))
     new = checkpoint_fingerprint(ckpt)
@@ -166,7 +167,7 @@ def test_loading_with_another_checkpoint_fails_at_load_naming_both(tmp_path):
 
 def test_damaged_and_foreign_files_are_refused_without_running_code(pipe, tmp_path):
     path = save_detector(pipe, tmp_path / "fan.detector", window=1.0)
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     (tmp_path / "cut.detector").write_bytes(data[: len(data) // 2])
     with pytest.raises(DetectorFileError, match="cut.detector is damaged"):
         load_detector(tmp_path / "cut.detector")

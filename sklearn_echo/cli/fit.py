@@ -85,6 +85,8 @@ def _cmd_fit(args) -> int:
     detector = EchoKNNAnomalyDetector(n_neighbors=args.k, metric=args.metric, fpr=args.fpr)
     pipe = make_pipeline(embedder, detector)
     pipe.fit(windows, echoknnanomalydetector__groups=np.asarray(groups))
+    if len(embedder.sample_rates_) == 1:  # arrays given to the saved pipeline are at this rate
+        embedder.set_params(sample_rate=float(embedder.sample_rates_[0]))
     save_detector(pipe, args.output, window=args.window, format="joblib" if args.joblib else "npz")
     n = len(windows)
     needed = math.ceil(1 / args.fpr - 1 - 1e-9)

@@ -72,12 +72,19 @@ class PcmDecoder:
         self.frame_bytes = self.dtype.itemsize * self.channels
         self.frames = 0
         self._rest = b""
+        self._error = None  # raised at the next call: the samples before it come first
 
     def _where(self, frame=0):
         return f"{(self.frames + frame) / self.sample_rate:.3f} s"
 
     def decode(self, data: bytes) -> np.ndarray:
-        """Samples of the complete frames in ``data`` (with the bytes left over before)."""
+        """Samples of the complete frames in ``data`` (with the bytes left over before).
+
+        Bad samples end the stream: the frames before the first one are
+        returned, and this call's next one raises the error.
+        """
+        if self._error is not None:
+            raise self._error
         data = self._rest + data
         usable = len(data) - len(data) % self.frame_bytes
         self._rest = data[usable:]
@@ -87,11 +94,14 @@ class PcmDecoder:
             bad = ~np.isfinite(x) | (np.abs(x) > FLOAT_LIMIT)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise CommandError(
-                    f"sample {float(x[i])!r} at {self._where(i // self.channels)} is not a plausible "
+                good = i // self.channels
+                self._error = CommandError(
+                    f"sample {float(x[i])!r} at {self._where(good)} is not a plausible "
                     "f32le sample (NaN, infinite or above 1e6 in magnitude): the input does not "
                     "look like 32-bit float PCM; check --format"
                 )
+                self._rest = b""
+                x = x[: good * self.channels]
         else:
             self._check_not_float(data[:usable])
             x = raw.astype(np.float32) / float(-np.iinfo(self.dtype).min)
@@ -112,7 +122,9 @@ class PcmDecoder:
             )
 
     def finish(self):
-        """The stream ended: an error when it ended inside a frame."""
+        """The stream ended: an error when it ended inside a frame (or held bad samples)."""
+        if self._error is not None:
+            raise self._error
         if self._rest:
             raise CommandError(
                 f"the input ended mid-sample after {self._where()}: {len(self._rest)} byte(s) "
@@ -133,6 +145,8 @@ def read_stream(stream, decoder, block_bytes=BLOCK_BYTES):
         block = decoder.decode(data)
         if len(block):
             yield block
+        if decoder._error is not None:
+            raise decoder._error
 
 
 # --------------------------------------------------------------------------- WAV files
@@ -215,6 +229,8 @@ def follow_file(path, *, format=None, channels=1, sample_rate=None, idle_timeout
                 block = decoder.decode(data)
                 if len(block):
                     yield block
+                if decoder._error is not None:
+                    raise decoder._error
                 continue
             if time.monotonic() - last > idle_timeout:
                 decoder.finish()
