@@ -31,8 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import classify, dcase, detect, embed, info
-from . import fit, monitor, score
+from . import classify, dcase, detect, embed, fit, info, monitor, score
 from .errors import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, CommandError, report
 from .info import DEFAULT_RATES, model_info
 from .labels import anomaly_label, class_labels
