@@ -22,9 +22,11 @@ if TYPE_CHECKING:  # seen by type checkers and the API docs; imported lazily at 
     from .degram import DEGramClassifier
     from .echo.checkpoint import load_encoder
     from .embedder import EchoEmbedder
+    from .persistence import load_detector, save_detector
     from .pretrainer import EchoPretrainer
     from .neighbors import EchoKNNAnomalyDetector, EchoKNNClassifier
     from .signals import Signal, SignalError, load_signals
+    from .streaming import ScoreStream
 
 __version__ = "0.1.0"
 
@@ -35,10 +37,13 @@ _EXPORTS = {
     "EchoKNNAnomalyDetector": ".neighbors",
     "EchoKNNClassifier": ".neighbors",
     "EchoPretrainer": ".pretrainer",
+    "ScoreStream": ".streaming",
     "Signal": ".signals",
     "SignalError": ".signals",
+    "load_detector": ".persistence",
     "load_encoder": ".echo.checkpoint",
     "load_signals": ".signals",
+    "save_detector": ".persistence",
 }
 
 __all__ = sorted([*_EXPORTS, "metrics", "__version__"])

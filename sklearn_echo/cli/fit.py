@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 
 from .errors import EXIT_OK, CommandError
 from .files import check_output, load_recordings
@@ -84,7 +85,9 @@ def _cmd_fit(args) -> int:
     embedder = make_embedder(args, model=model, cache=False, sample_rate=None)
     detector = EchoKNNAnomalyDetector(n_neighbors=args.k, metric=args.metric, fpr=args.fpr)
     pipe = make_pipeline(embedder, detector)
-    pipe.fit(windows, echoknnanomalydetector__groups=np.asarray(groups))
+    with warnings.catch_warnings():  # too few windows for --fpr: said below, once
+        warnings.filterwarnings("ignore", message=".*calibration scores cannot give")
+        pipe.fit(windows, echoknnanomalydetector__groups=np.asarray(groups))
     if len(embedder.sample_rates_) == 1:  # arrays given to the saved pipeline are at this rate
         embedder.set_params(sample_rate=float(embedder.sample_rates_[0]))
     save_detector(pipe, args.output, window=args.window, format="joblib" if args.joblib else "npz")
