@@ -9,13 +9,14 @@ embeddings), on the same float32 arrays, in one process, k = 5, cosine:
 2. ``faiss``: raw faiss, the rows normalised, ``IndexFlatIP`` add + search;
 3. ``exact``: ``NeighborIndex(algorithm="brute")`` fit + kneighbors (faiss
    flat index, float64 ranking of the candidates);
-4. ``hnsw``: ``NeighborIndex(algorithm="hnsw")``: graph build (fit and the
-   first query), then the queries.
+4. ``hnsw`` and ``ivf``: ``NeighborIndex(algorithm="hnsw")`` and
+   ``NeighborIndex(algorithm="ivf")``: build (fit and the first query),
+   then the queries.
 
 Methods 1-3 run ``--repeats`` times, interleaved in rotating order, and the
 best time of each is kept (the machine is shared). Printed per bank: times,
 ratios, the share of queries whose k neighbours (indices and order) are
-identical to scikit-learn's, recall@k of HNSW against exact search, and peak
+identical to scikit-learn's, recall@k of HNSW and IVF against exact search, and peak
 memory (resident set size above the start of the step, sampled every 5 ms).
 Where exact search and scikit-learn differ, up to 20 of the queries are
 checked against a float64 computation (scikit-learn computes in float32 on
@@ -29,8 +30,9 @@ mono recordings of ``../shared/data``; the rows of every 10th file are the
 queries, the others the bank (cached in ``--embeddings-cache``).
 
 ``--approx-study`` instead compares the approximate backends on one large
-bank (faiss HNSW at several ``ef_search``, faiss IVF at several ``nprobe``,
-pynndescent if installed): build time (pynndescent's numba compilation
+bank (faiss HNSW at several ``ef_search``, faiss IVF with the settings of
+``NeighborIndex(algorithm="ivf")`` at several ``nprobe``, pynndescent if
+installed): build time (pynndescent's numba compilation
 measured apart), query time, recall@k against faiss flat search, peak memory.
 
 Usage::
@@ -39,6 +41,7 @@ Usage::
     python benchmarks/bench_knn.py --n-jobs 2 --sizes 20000 --dims 384 --noises 0.5 --no-real
     python benchmarks/bench_knn.py --n-jobs 2 --approx-study --n-bank 100000 --dim 2688
     python benchmarks/bench_knn.py --n-jobs 2 --approx-study --n-bank 1000000 --dim 384
+    python benchmarks/bench_knn.py --n-jobs 2 --approx-study --skip-hnsw --skip-pynndescent  # IVF only
 """
 
 import argparse
@@ -209,12 +212,15 @@ def compare(name, bank, queries, args, previous=None):
                 out[m] = methods[m](bank, queries, k, n_jobs)
             best[m] = min(best.get(m, np.inf), pm.seconds)
             mem[m] = max(mem.get(m, 0.0), pm.mib)
-    with PeakMemory() as build:
-        approx = NeighborIndex(metric="cosine", algorithm="hnsw", n_jobs=n_jobs, random_state=0)
-        approx.fit(bank).kneighbors(queries[:1], k)
-    with PeakMemory() as query:
-        i_hnsw = approx.kneighbors(queries, k)[1]
-    del approx
+    approx = {}
+    for algo in args.approximate:
+        with PeakMemory() as build:
+            index = NeighborIndex(metric="cosine", algorithm=algo, n_jobs=n_jobs, random_state=0)
+            index.fit(bank).kneighbors(queries[:1], k)
+        with PeakMemory() as query:
+            found = index.kneighbors(queries, k)[1]
+        del index
+        approx[algo] = (build.seconds, query.seconds, max(build.mib, query.mib), recall(found, out["exact"], k))
     same = {m: float(np.mean(np.all(out[m] == out["sklearn"], axis=1))) for m in names}
     differ = np.flatnonzero(np.any(out["exact"] != out["sklearn"], axis=1))
     checked = differ[:20]
@@ -222,16 +228,14 @@ def compare(name, bank, queries, args, previous=None):
     row = {
         "name": name, "n": bank.shape[0], "d": bank.shape[1], "nq": queries.shape[0],
         **{f"t_{m}": best[m] for m in names}, **{f"mem_{m}": mem[m] for m in names},
-        "t_build": build.seconds, "t_query": query.seconds, "mem_hnsw": max(build.mib, query.mib),
-        **{f"same_{m}": same[m] for m in names},
-        "recall": recall(i_hnsw, out["exact"], k), "recall_faiss": recall(out["faiss"], out["exact"], k),
+        "approx": approx, **{f"same_{m}": same[m] for m in names},
         "differ": differ.size, "checked": checked.size, "right_exact": right[0], "right_sklearn": right[1],
     }
     print(
         f"{name}: sklearn {best['sklearn']:.2f} s, faiss {best['faiss']:.2f} s, exact {best['exact']:.2f} s"
         + (f", previous {best['previous']:.2f} s" if "previous" in best else "")
-        + f", hnsw build {build.seconds:.2f} s + query {query.seconds:.2f} s (recall@{k} {row['recall']:.4f}); "
-        f"sklearn/exact {best['sklearn'] / best['exact']:.2f}x, exact/faiss {best['exact'] / best['faiss']:.2f}x; "
+        + "".join(f", {a} build {b:.2f} s + query {q:.2f} s (recall@{k} {r:.4f})" for a, (b, q, _, r) in approx.items())
+        + f"; sklearn/exact {best['sklearn'] / best['exact']:.2f}x, exact/faiss {best['exact'] / best['faiss']:.2f}x; "
         f"identical to sklearn: exact {same['exact']:.4f}, faiss {same['faiss']:.4f}"
         + (f"; float64 check of {checked.size} differing: exact right {right[0]}, sklearn right {right[1]}"
            if checked.size else ""),
@@ -240,20 +244,24 @@ def compare(name, bank, queries, args, previous=None):
     return row
 
 
-def print_table(rows, k, has_previous):
-    print(f"\n| bank | queries | sklearn (s) | faiss (s) | exact (s) | sklearn / exact | exact / faiss |"
-          + (" previous (s) | previous / exact |" if has_previous else "")
-          + f" identical to sklearn (exact / faiss) | HNSW build + query (s) | HNSW recall@{k} |"
-          " peak MiB (sklearn / faiss / exact / HNSW) |")
-    print("|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if has_previous else "") + "---:|---:|---:|---:|")
+def print_table(rows, k, has_previous, approximate):
+    head = ("| bank | queries | sklearn (s) | faiss (s) | exact (s) | sklearn / exact | exact / faiss |"
+            + (" previous (s) | previous / exact |" if has_previous else "")
+            + " identical to sklearn (exact / faiss) |"
+            + "".join(f" {a.upper()} build + query (s) | {a.upper()} recall@{k} |" for a in approximate)
+            + " peak MiB (sklearn / faiss / exact" + "".join(f" / {a.upper()}" for a in approximate) + ") |")
+    print("\n" + head)
+    print("|---|" + "---:|" * (head.count("|") - 2))
     for r in rows:
         prev = (f" {r['t_previous']:.2f} | {r['t_previous'] / r['t_exact']:.2f}x |" if has_previous else "")
+        apx = "".join(f" {r['approx'][a][0]:.1f} + {r['approx'][a][1]:.2f} | {r['approx'][a][3]:.4f} |"
+                      for a in approximate)
+        mem = " / ".join(f"{r['mem_' + m]:,.0f}" for m in ("sklearn", "faiss", "exact"))
+        mem += "".join(f" / {r['approx'][a][2]:,.0f}" for a in approximate)
         print(
             f"| {r['name']} | {r['nq']:,} | {r['t_sklearn']:.2f} | {r['t_faiss']:.2f} | {r['t_exact']:.2f} | "
             f"{r['t_sklearn'] / r['t_exact']:.2f}x | {r['t_exact'] / r['t_faiss']:.2f}x |{prev} "
-            f"{r['same_exact']:.4f} / {r['same_faiss']:.4f} | {r['t_build']:.1f} + {r['t_query']:.2f} | "
-            f"{r['recall']:.4f} | {r['mem_sklearn']:,.0f} / {r['mem_faiss']:,.0f} / {r['mem_exact']:,.0f} / "
-            f"{r['mem_hnsw']:,.0f} |"
+            f"{r['same_exact']:.4f} / {r['same_faiss']:.4f} |{apx} {mem} |"
         )
     worst_sk = min(r["t_sklearn"] / r["t_exact"] for r in rows)
     worst_fa = max(r["t_exact"] / r["t_faiss"] for r in rows)
@@ -282,7 +290,20 @@ def approx_study(args):
         flat.add(bank)
         truth = flat.search(queries, k)[1]
     del flat
+    print("| method | time | recall | memory |\n|---|---|---|---|")
     print(f"| faiss flat (exact) | build + query {m.seconds:.1f} s | | peak {m.mib:,.0f} MiB |", flush=True)
+    if not args.skip_hnsw:
+        study_hnsw(args, bank, queries, truth)
+    if not args.skip_ivf:
+        study_ivf(args, bank, queries, truth)
+    if not args.skip_pynndescent:
+        study_pynndescent(args, bank, queries, truth)
+
+
+def study_hnsw(args, bank, queries, truth):
+    import faiss
+
+    k = args.k
     with PeakMemory() as m:
         hnsw = faiss.IndexHNSWFlat(args.dim, 32, faiss.METRIC_INNER_PRODUCT)
         hnsw.hnsw.efConstruction = 64
@@ -295,21 +316,29 @@ def approx_study(args):
         print(f"| HNSW ef_search={ef} | query {mq.seconds:.2f} s | recall@{k} {recall(found, truth, k):.4f} | |",
               flush=True)
     del hnsw
-    if not args.skip_ivf:
-        nlist = int(4 * np.sqrt(args.n_bank)) if args.n_bank <= 200_000 else int(np.sqrt(args.n_bank))
-        with PeakMemory() as m:
-            ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(args.dim), args.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            sample = np.random.RandomState(0).choice(args.n_bank, min(args.n_bank, 64 * nlist), replace=False)
-            ivf.train(bank[np.sort(sample)])
-            ivf.add(bank)
-        print(f"| IVF nlist={nlist} | build {m.seconds:.1f} s | | peak {m.mib:,.0f} MiB |", flush=True)
-        for nprobe in (8, 16, 32, 64):
-            ivf.nprobe = nprobe
-            with PeakMemory() as mq:
-                found = ivf.search(queries, k)[1]
-            print(f"| IVF nprobe={nprobe} | query {mq.seconds:.2f} s | recall@{k} {recall(found, truth, k):.4f} | |",
-                  flush=True)
-        del ivf
+
+
+def study_ivf(args, bank, queries, truth):
+    from sklearn_echo.neighbors._ivf import IVFSearch
+
+    k = args.k
+    with PeakMemory() as m:  # the settings of NeighborIndex(algorithm="ivf")
+        ivf = IVFSearch("cosine", args.dim, seed=0)
+        ivf.train(bank[ivf.training_rows(len(bank))], len(bank))
+        ivf.add(bank, None)
+    index = ivf.index
+    print(f"| IVF nlist={index.nlist} (sqrt(n)), 64 training vectors per list | build {m.seconds:.1f} s | "
+          f"| peak {m.mib:,.0f} MiB |", flush=True)
+    for nprobe in (8, 16, 32, 64):
+        index.nprobe = nprobe
+        with PeakMemory() as mq:
+            found = index.search(queries, k)[1]
+        print(f"| IVF nprobe={nprobe} | query {mq.seconds:.2f} s | recall@{k} {recall(found, truth, k):.4f} | |",
+              flush=True)
+
+
+def study_pynndescent(args, bank, queries, truth):
+    k = args.k
     try:
         import numba
         from pynndescent import NNDescent
@@ -347,11 +376,15 @@ def main(argv=None):
     parser.add_argument("--real-only", action="store_true", help="only the real embeddings")
     parser.add_argument("--embeddings-cache", default="/tmp/sklearn_echo_knn_embeddings.npz")
     parser.add_argument("--previous", help="search module of an earlier version, also timed")
+    parser.add_argument("--approximate", nargs="*", default=["hnsw", "ivf"], choices=["hnsw", "ivf"],
+                        help="approximate NeighborIndex algorithms in the table")
     parser.add_argument("--approx-study", action="store_true", help="compare approximate backends")
     parser.add_argument("--n-bank", type=int, default=100_000, help="bank size of --approx-study")
     parser.add_argument("--dim", type=int, default=2688, help="dimension of --approx-study")
     parser.add_argument("--study-noise", type=float, default=0.5)
+    parser.add_argument("--skip-hnsw", action="store_true")
     parser.add_argument("--skip-ivf", action="store_true")
+    parser.add_argument("--skip-pynndescent", action="store_true")
     args = parser.parse_args(argv)
 
     import faiss
@@ -377,7 +410,7 @@ def main(argv=None):
     if not args.no_real:
         bank, queries = real_embeddings(args.embeddings_cache, args.n_jobs)
         rows.append(compare(f"ECHO segments {bank.shape[0]:,} x {bank.shape[1]:,}", bank, queries, args, previous))
-    print_table(rows, args.k, previous is not None)
+    print_table(rows, args.k, previous is not None, args.approximate)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from ._space import exact_distances, order_by_distance
+from ._space import exact_distances, order_by_distance, row_distances
 from ._threads import import_faiss
 
 __all__ = ["EXTRA_CANDIDATES", "FlatSearch"]
@@ -146,7 +146,11 @@ class FlatSearch:
         # others stay at infinity
         kth = ranked[:, k - 1] - 2.0 * self.tolerance(queries)
         d = np.full(cand.shape, np.inf)
-        r, c = np.nonzero(S >= kth[:, None])
+        # the k best scores of every row, then the few others above kth
+        top = np.argsort(-S, axis=1, kind="stable")[:, :k]
+        np.put_along_axis(d, top, row_distances(self.metric, queries, bank,
+                                                np.take_along_axis(cand, top, 1)), 1)
+        r, c = np.nonzero((S >= kth[:, None]) & np.isinf(d))
         d[r, c] = exact_distances(self.metric, queries, bank, rows[r], cand[r, c])
         order = order_by_distance(d, cand)[:, :k]
         dist = np.take_along_axis(d, order, 1)

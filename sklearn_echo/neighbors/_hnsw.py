@@ -18,7 +18,7 @@ given and sorted by (distance, bank index).
 import numpy as np
 
 from ._exact import deserialize, serialize
-from ._space import exact_distances, order_by_distance
+from ._space import order_by_distance, row_distances
 from ._threads import import_faiss
 
 __all__ = ["HNSW_DEFAULTS", "HNSWSearch"]
@@ -96,7 +96,7 @@ class HNSWSearch:
         (``max_cells`` is unused: a query holds ``ef_search`` candidates).
         """
         faiss = import_faiss()
-        m, n = len(queries), self.n_samples
+        n = self.n_samples
         extra = 0 if excl is None else 1
         kq = min(n, k + extra)
         params = faiss.SearchParametersHNSW()
@@ -115,7 +115,6 @@ class HNSWSearch:
                 f"The HNSW graph returned fewer than {k} neighbours for some queries; "
                 "raise ef_search in hnsw_params or use algorithm='brute'."
             )
-        rows = np.repeat(np.arange(m), k)
-        d = exact_distances(self.metric, queries, bank, rows, cand.reshape(-1)).reshape(m, k)
+        d = row_distances(self.metric, queries, bank, cand)
         order = order_by_distance(d, cand)
         return np.take_along_axis(d, order, 1), np.take_along_axis(cand, order, 1)

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ._exact import deserialize, serialize
-from ._space import exact_distances, order_by_distance
+from ._space import order_by_distance, row_distances
 from ._threads import import_faiss
 
 __all__ = ["IVF_DEFAULTS", "IVFSearch"]
@@ -132,7 +132,7 @@ class IVFSearch:
         (``max_cells`` is unused).
         """
         faiss = import_faiss()
-        m, n = len(queries), self.n_samples
+        n = self.n_samples
         extra = 0 if excl is None else 1
         kq = min(n, k + extra)
         nlist = int(self.index.nlist)
@@ -151,7 +151,6 @@ class IVFSearch:
             cand = np.take_along_axis(cand, keep, 1)
         else:
             cand = cand[:, :k]
-        rows = np.repeat(np.arange(m), k)
-        d = exact_distances(self.metric, queries, bank, rows, cand.reshape(-1)).reshape(m, k)
+        d = row_distances(self.metric, queries, bank, cand)
         order = order_by_distance(d, cand)
         return np.take_along_axis(d, order, 1), np.take_along_axis(cand, order, 1)

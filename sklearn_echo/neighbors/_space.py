@@ -26,7 +26,7 @@ import numpy as np
 
 from ._validation import ROW_CHUNK, list_rows
 
-__all__ = ["Rows", "ZeroNormWarning", "exact_distances", "make_rows", "order_by_distance"]
+__all__ = ["Rows", "ZeroNormWarning", "exact_distances", "make_rows", "order_by_distance", "row_distances"]
 
 
 class ZeroNormWarning(UserWarning):
@@ -163,6 +163,48 @@ def exact_distances(metric, queries, bank, rows, cols):
         else:
             diff = np.subtract(q, b, dtype=np.float64)
             out[s : s + step] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    if metric == "cosine":
+        np.clip(out, 0.0, 2.0, out=out)
+    return out
+
+
+def row_distances(metric, queries, bank, ind):
+    """float64 distances from each query to its own row of bank indices.
+
+    The same values as `exact_distances` on the pairs ``(i, ind[i, j])``,
+    computed a few queries at a time so that each query row is read once.
+
+    Parameters
+    ----------
+    metric : {"cosine", "euclidean"}
+        Distance.
+    queries, bank : Rows
+        The two sets of vectors.
+    ind : ndarray of shape (n_queries, m), int
+        Bank indices per query.
+
+    Returns
+    -------
+    dist : ndarray of shape (n_queries, m), float64
+    """
+    n, m = ind.shape
+    out = np.empty((n, m), dtype=np.float64)
+    if n == 0 or m == 0:
+        return out
+    # 1 MiB of gathered float32 bank rows per step
+    step = max(1, 2**18 // (m * bank.raw.shape[1]))
+    for s in range(0, n, step):
+        q, b = queries.raw[s : s + step], bank.raw[ind[s : s + step]]
+        if metric == "cosine":
+            dot = np.einsum("md,mkd->mk", q, b, dtype=np.float64)
+            norm = np.sqrt(queries.sq[s : s + step, None] * bank.sq[ind[s : s + step]])
+            zero = norm == 0.0  # zero vectors: distance 1 to everything
+            norm[zero] = 1.0
+            dot[zero] = 0.0
+            out[s : s + step] = 1.0 - dot / norm
+        else:
+            diff = np.subtract(q[:, None, :], b, dtype=np.float64)
+            out[s : s + step] = np.sqrt(np.einsum("mkd,mkd->mk", diff, diff))
     if metric == "cosine":
         np.clip(out, 0.0, 2.0, out=out)
     return out
