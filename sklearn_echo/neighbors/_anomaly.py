@@ -169,9 +169,11 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
     same recording are closer to each other than to a new recording, so their
     leave-self-out scores are too small and the false-alarm rate exceeds
     ``alpha``. Pass ``groups`` (the recording of each sample) to `fit`: each
-    sample is then calibrated without its whole group, and the guarantee holds
-    for a sample drawn from a new recording exchangeable with the training
-    recordings. The guarantee covers scores without ``domain`` and without
+    sample is then calibrated without its whole group, as a sample of a new
+    recording is scored. The rate then holds up to the differences between
+    recordings: when the samples of one recording all score alike, ``G``
+    training recordings give a rate of at most ``alpha + 1 / (G + 1)`` (see
+    the monitoring guide for measurements). The guarantee covers scores without ``domain`` and without
     ``domain_normalization`` (whose statistics come from the same data).
 
     Examples
