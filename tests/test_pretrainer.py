@@ -119,7 +119,8 @@ def test_max_epochs_bounds_the_steps():
 # --------------------------------------------------------------------------- resume
 def test_fit_resumes_from_checkpoint_dir_like_an_uninterrupted_run(tmp_path, monkeypatch):
     X = _signals(3)
-    params = dict(max_steps=6, batch_size=2, sample_rate=16000, checkpoint_interval=3, **SMALL)
+    params = {"max_steps": 6, "batch_size": 2, "sample_rate": 16000, "checkpoint_interval": 3,
+              **SMALL}
     straight = EchoPretrainer(checkpoint_dir=tmp_path / "a", **params).fit(X)
 
     original = loop_module.Pretraining.step
@@ -162,7 +163,7 @@ def test_checkpoint_of_another_shape_is_an_error_naming_tensors(tmp_path):
     with pytest.raises(StateMismatchError, match="cls_token"):
         EchoPretrainer(model=TINY, embed_dim=64, max_steps=1, sample_rate=16000).fit(_signals(2))
     X = _signals(2)
-    params = dict(max_steps=1, batch_size=2, sample_rate=16000, checkpoint_dir=tmp_path)
+    params = {"max_steps": 1, "batch_size": 2, "sample_rate": 16000, "checkpoint_dir": tmp_path}
     EchoPretrainer(**params, **SMALL).fit(X)
     other = {**SMALL, "embed_dim": 128}
     with pytest.raises(StateMismatchError, match=r"mismatched tensors 'cls_token'"):
