@@ -236,6 +236,11 @@ def test_bad_streams_keep_the_windows_scored_before(work, runs, monkeypatch, cap
     assert rc == 1 and "48000 Hz is not one the embedder was fitted on" in err
     rc, _, err = _monitor(root, b"", "-", monkeypatch=monkeypatch, capsys=capsys)
     assert rc == 1 and "needs --format" in err
+    try:
+        import sounddevice  # noqa: F401
+    except ImportError:  # the optional extra is missing: said so
+        rc, _, err = _monitor(root, b"", "soundcard", monkeypatch=monkeypatch, capsys=capsys)
+        assert rc == 1 and "pip install 'sklearn-echo[sound]'" in err
 
 
 def test_damaged_and_foreign_detector_files(runs, capsys, tmp_path):
