@@ -20,12 +20,16 @@ __all__ = [
     "resolve_device",
     "resolve_dtype",
     "cpu_has_fast_bfloat16",
+    "cpu_has_vnni",
     "effective_n_jobs",
     "torch_threads",
     "DTYPES",
 ]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+INT8 = "int8"
+"""The quantized precision: int8 weights and activations in the linear layers
+(`sklearn_echo.echo.quantize`); its parameters stay float32, so it has no entry in `DTYPES`."""
 
 
 def resolve_device(device="auto") -> torch.device:
@@ -82,30 +86,87 @@ def cpu_has_fast_bfloat16() -> bool | None:
         return None
 
 
+@functools.lru_cache(maxsize=None)
+def cpu_has_vnni() -> bool | None:
+    """Whether this CPU has int8 dot-product instructions (AVX512-VNNI or AVX-VNNI).
+
+    ``None`` when torch cannot tell. Without them torch's int8 kernels run
+    on slower instruction sequences (and with a reduced 7-bit activation range).
+
+    Examples
+    --------
+    >>> from sklearn_echo.device import cpu_has_vnni
+    >>> cpu_has_vnni() in (True, False, None)
+    True
+    """
+    probe = getattr(torch.cpu, "_is_vnni_supported", None)
+    if probe is None:
+        return None
+    try:
+        return bool(probe())
+    except RuntimeError:
+        return None
+
+
+def _check_int8(device: torch.device | None):
+    """Refuse int8 where no int8 kernel exists; warn where it is emulated slowly."""
+    if device is not None and device.type != "cpu":
+        raise ValueError(
+            f"dtype='int8' is not supported on device {str(device)!r}: the int8 kernels "
+            "(torch's quantized CPU engines) have no GPU path; on a GPU use "
+            "dtype='bfloat16' (or 'float16'), on CPU device='cpu'"
+        )
+    engines = torch.backends.quantized.supported_engines
+    if not any(e in engines for e in ("onednn", "x86", "fbgemm", "qnnpack")):
+        raise ValueError(
+            "dtype='int8' needs one of torch's quantized CPU engines (onednn, x86, fbgemm "
+            f"or qnnpack); this torch build has {engines}: use dtype='float32' or 'bfloat16'"
+        )
+    if cpu_has_vnni() is False:
+        warnings.warn(
+            "dtype='int8' on this CPU, which has no int8 dot-product instructions "
+            "(AVX512-VNNI or AVX-VNNI): the int8 products fall back to a slower path "
+            "with 7-bit activations and may be no faster than float32; prefer "
+            "dtype='bfloat16' or 'float32' here",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 def resolve_dtype(dtype="float32", device: torch.device | None = None) -> torch.dtype:
-    """Map ``"float32"``, ``"bfloat16"`` or ``"float16"`` to a torch dtype for ``device``.
+    """Map ``"float32"``, ``"bfloat16"``, ``"float16"`` or ``"int8"`` to a torch dtype for ``device``.
 
     float16 is only offered on GPU: on CPU it is slow and has no advantage
     over bfloat16. bfloat16 on a CPU without bfloat16 instructions (see
     `cpu_has_fast_bfloat16`) gives a ``UserWarning``: it runs, but slower
-    than float32.
+    than float32. ``"int8"`` (quantized linear layers, see
+    `sklearn_echo.echo.quantize`) maps to ``torch.int8``; it runs on CPU only
+    (an error elsewhere) and warns on a CPU without VNNI (see `cpu_has_vnni`).
 
     Examples
     --------
     >>> from sklearn_echo.device import resolve_dtype
     >>> resolve_dtype("bfloat16")
     torch.bfloat16
+    >>> import torch
+    >>> resolve_dtype("int8", torch.device("cpu"))
+    torch.int8
     """
+    if dtype == INT8 or dtype is torch.int8:
+        _check_int8(device)
+        return torch.int8
     if isinstance(dtype, torch.dtype):
         dt = dtype
     else:
         if dtype not in DTYPES:
             raise ValueError(
-                f"dtype={dtype!r} is not supported; use one of {sorted(DTYPES)}"
+                f"dtype={dtype!r} is not supported; use one of {sorted([*DTYPES, INT8])}"
             )
         dt = DTYPES[dtype]
     if dt not in DTYPES.values():
-        raise ValueError(f"dtype={dtype!r} is not supported; use one of {sorted(DTYPES)}")
+        raise ValueError(
+            f"dtype={dtype!r} is not supported; use one of {sorted([*DTYPES, INT8])}"
+        )
     if dt == torch.float16 and (device is None or device.type != "cuda"):
         raise ValueError(
             "dtype='float16' is only supported on a CUDA device; on CPU use "

@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import classify, dcase, detect, embed, fit, info, monitor, score
+from . import classify, dcase, detect, embed, export, fit, info, monitor, score
 from .errors import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, CommandError, report
 from .info import DEFAULT_RATES, model_info
 from .labels import anomaly_label, class_labels
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = common_options()
-    for command in (embed, detect, classify, info, dcase, fit, score, monitor):
+    for command in (embed, detect, classify, info, dcase, fit, score, monitor, export):
         command.register(sub, common)
     return parser
 

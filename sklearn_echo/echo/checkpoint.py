@@ -334,8 +334,9 @@ def load_encoder(
     num_heads : int, optional
         Attention heads (default ``D / 64``).
     device : {"auto", "cpu", "cuda"} or torch.device, default="cpu"
-    dtype : {"float32", "bfloat16", "float16"}, default="float32"
-        float16 on CUDA only.
+    dtype : {"float32", "bfloat16", "float16", "int8"}, default="float32"
+        float16 on CUDA only; int8 (linear layers on int8 kernels, see
+        `sklearn_echo.echo.quantize`) on CPU only.
     cache_dir : path-like, optional
         Hugging Face cache folder.
 
@@ -365,8 +366,13 @@ def _load_file(path, num_heads, dev: torch.device, dt: torch.dtype, kernels=None
     encoder = EchoEncoder(config, kernels)
     wanted = encoder.state_dict().keys()
     encoder.load_state_dict({k: state[k] for k in wanted}, strict=True)
-    encoder = encoder.to(device=dev, dtype=dt).eval()
+    int8 = dt == torch.int8
+    encoder = encoder.to(device=dev, dtype=torch.float32 if int8 else dt).eval()
     encoder.requires_grad_(False)
+    if int8:
+        from .quantize import quantize_encoder
+
+        quantize_encoder(encoder)
     encoder.checkpoint_path = str(path)
     encoder.fingerprint = checkpoint_fingerprint(path)
     return encoder
@@ -378,7 +384,17 @@ def _cached_encoder(path: str, num_heads, device: str, dtype: str, kernels) -> E
     return _load_file(path, num_heads, dev, resolve_dtype(dtype, dev), kernels)
 
 
-def cached_encoder(path, *, num_heads=None, device="auto", dtype="float32", kernels=None):
+@functools.lru_cache(maxsize=4)
+def _cached_onnx_encoder(path: str, num_heads, file, precision: str):
+    from .onnx_backend import load_onnx_encoder
+
+    base = _cached_encoder(path, num_heads, "cpu", "float32", None)
+    return load_onnx_encoder(base, file, precision)
+
+
+def cached_encoder(
+    path, *, num_heads=None, device="auto", dtype="float32", kernels=None, backend="torch"
+):
     """The encoder of a resolved checkpoint file, loaded once per process and reused.
 
     The embedding pipeline loads models through this: ``path`` is a file that
@@ -391,13 +407,20 @@ def cached_encoder(path, *, num_heads=None, device="auto", dtype="float32", kern
         A ``.safetensors`` or ``.pth`` checkpoint file.
     num_heads : int, optional
     device : str or torch.device, default="auto"
-    dtype : {"float32", "bfloat16", "float16"}, default="float32"
+    dtype : {"float32", "bfloat16", "float16", "int8"}, default="float32"
+        An int8 encoder is quantized once, when it is loaded, and kept quantized.
     kernels : KernelOptions, optional
         Inference kernels (`sklearn_echo.echo.kernels`); default the fastest.
+    backend : str, default="torch"
+        ``"onnxruntime"`` runs the Transformer in onnxruntime (the optional
+        ``onnx`` extra; CPU, float32 or int8), exported in memory; the path of
+        a ``.onnx`` file written by ``sklearn-echo export --onnx`` runs that
+        file, which must come from the same checkpoint
+        (`sklearn_echo.echo.onnx_backend`).
 
     Returns
     -------
-    EchoEncoder
+    EchoEncoder or OnnxEncoder
 
     Examples
     --------
@@ -406,15 +429,33 @@ def cached_encoder(path, *, num_heads=None, device="auto", dtype="float32", kern
     >>> cached_encoder(path) is cached_encoder(path)
     True
     """
+    from .onnx_backend import parse_backend
+
+    kind, file = parse_backend(backend)
     dev = resolve_device(device)
-    resolve_dtype(dtype, dev)
     name = str(dtype).replace("torch.", "")
+    if kind == "onnxruntime":
+        if dev.type != "cpu":
+            raise ValueError(
+                f"backend={backend!r} runs on CPU only (onnxruntime's CPU provider); "
+                f"device={str(device)!r} was asked for: use device='cpu' or backend='torch'"
+            )
+        if name not in ("float32", "int8"):
+            raise ValueError(
+                f"dtype={name!r} is not available with backend={backend!r}; use "
+                "'float32' or 'int8'"
+            )
+        if name == "int8":
+            resolve_dtype(name, dev)
+        return _cached_onnx_encoder(str(path), num_heads, file, name)
+    resolve_dtype(dtype, dev)
     return _cached_encoder(str(path), num_heads, str(dev), name, kernels)
 
 
 def clear_encoder_cache():
     """Drop every encoder `cached_encoder` holds (and the GPU memory they used)."""
     _cached_encoder.cache_clear()
+    _cached_onnx_encoder.cache_clear()
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
 

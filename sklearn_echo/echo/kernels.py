@@ -4,7 +4,9 @@ The same quantities as plain ``torch.nn.functional`` calls, computed by the
 fastest kernels measured on each device: oneDNN's fused linear kernels on
 CPU, bfloat16 attention through batched matrix products, and products padded
 to at least `MIN_ROWS` rows so that a sequence's output never depends on its
-batch companions. Which ones run is fixed per encoder by `KernelOptions`.
+batch companions. Which ones run is fixed per encoder by `KernelOptions`. A
+weight that `sklearn_echo.echo.quantize` packed in int8 (an int8 encoder)
+runs on torch's int8 kernels instead.
 When gradients are enabled (training), every function falls back to the
 differentiable torch operation.
 """
@@ -55,6 +57,18 @@ class KernelOptions:
         CLS-only last layer: attend over the layer input instead of
         projecting every token's key and value (any device; see
         ``_SelfAttention._folded`` in `sklearn_echo.echo.model`).
+    float32_softmax : bool, default=False
+        bfloat16 attention on CPU: the scores go through torch's float32
+        softmax (about twice as fast here as its bfloat16 softmax) and the
+        weights are rounded to bfloat16 once. The weights can differ from the
+        default's in the last bfloat16 bit, so bfloat16 embeddings change
+        slightly (cosine to float32 unchanged); opt-in so that bfloat16
+        results stay as they were. int8 encoders use it.
+    attention_dtype : str or None, default=None
+        Compute attention (both products and the softmax) in this dtype
+        (``"bfloat16"``) whatever the activations' dtype; ``None`` keeps
+        theirs. int8 encoders set ``"bfloat16"`` on CPUs with bfloat16
+        instructions (`sklearn_echo.echo.quantize`).
 
     Examples
     --------
@@ -66,6 +80,8 @@ class KernelOptions:
     fused_linear: bool = True
     bf16_matmul_attention: bool = True
     fold_last_layer: bool = True
+    float32_softmax: bool = False
+    attention_dtype: str | None = None
 
 
 DEFAULT_KERNELS = KernelOptions()
@@ -108,8 +124,23 @@ def _use_fused(x: torch.Tensor, kernels: KernelOptions) -> bool:
     )
 
 
+INT8_ATTR = "echo_int8"
+"""Attribute under which `sklearn_echo.echo.quantize` attaches a weight's int8 form."""
+
+
+def _int8(weight):
+    """The int8 form of ``weight`` (an int8 encoder's linear layer), or None."""
+    packed = getattr(weight, INT8_ATTR, None)
+    if packed is None or torch.is_grad_enabled():
+        return None
+    return packed
+
+
 def linear_gelu(x, weight, bias, kernels: KernelOptions = DEFAULT_KERNELS) -> torch.Tensor:
     """``gelu(x @ W.T + b)`` with exact (erf) GELU; one fused oneDNN call on CPU."""
+    packed = _int8(weight)
+    if packed is not None:
+        return packed.gelu(x)
     if _use_fused(x, kernels):
         return _MKLDNN_LINEAR(x, weight, bias, "gelu", [], "none")
     return F.gelu(F.linear(x, weight, bias))
@@ -117,6 +148,9 @@ def linear_gelu(x, weight, bias, kernels: KernelOptions = DEFAULT_KERNELS) -> to
 
 def linear_add(x, weight, bias, residual, kernels: KernelOptions = DEFAULT_KERNELS) -> torch.Tensor:
     """``residual + (x @ W.T + b)``; one fused oneDNN call on CPU."""
+    packed = _int8(weight)
+    if packed is not None:
+        return packed(x).add_(residual)
     if _use_fused(x, kernels):
         return _MKLDNN_LINEAR.binary(x, residual, weight, bias, "add")
     return torch.addmm(bias, x, weight.t()).add_(residual)
@@ -126,8 +160,13 @@ def attention(q, k, v, mask, kernels: KernelOptions = DEFAULT_KERNELS):
     """Softmax attention of ``q`` (N, H, Lq, hd) over ``k``, ``v`` (N, H, L, hd).
 
     ``mask`` is a boolean key mask broadcastable to (N, 1, 1, L), True = attend.
-    Returns (N, H, Lq, hd).
+    Returns (N, H, Lq, hd) in ``q``'s dtype.
     """
+    wanted = kernels.attention_dtype
+    if wanted is not None and str(q.dtype) != f"torch.{wanted}" and not torch.is_grad_enabled():
+        dt = getattr(torch, wanted)
+        out = attention(_cast_heads(q, dt), _cast_heads(k, dt), _cast_heads(v, dt), mask, kernels)
+        return out.to(q.dtype)
     if (
         kernels.bf16_matmul_attention
         and q.device.type == "cpu"
@@ -145,9 +184,19 @@ def attention(q, k, v, mask, kernels: KernelOptions = DEFAULT_KERNELS):
         ).view(n, h, lq, length)
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))
-        # CPU softmax on bfloat16 computes in float32 and rounds once at the end.
-        return torch.matmul(torch.softmax(scores, dim=-1), v)
+        if kernels.float32_softmax:
+            weights = torch.softmax(scores.float(), dim=-1).to(torch.bfloat16)
+        else:
+            # CPU softmax on bfloat16 computes in float32 and rounds once at the end.
+            weights = torch.softmax(scores, dim=-1)
+        return torch.matmul(weights, v)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def _cast_heads(t: torch.Tensor, dtype) -> torch.Tensor:
+    """``t`` (N, H, L, hd), a strided view of a projection, as a contiguous ``dtype`` copy (one pass)."""
+    out = torch.empty(t.shape, dtype=dtype, device=t.device)
+    return out.copy_(t)
 
 
 # Matrix kernels take another code path for products of very few rows (on this
@@ -185,6 +234,9 @@ def fold_queries(x: torch.Tensor, queries: int, heads: int, kernels: KernelOptio
 def linear(x, weight, bias, kernels: KernelOptions = DEFAULT_KERNELS) -> torch.Tensor:
     """``F.linear`` over the last dim of ``x``, row-count independent (see ``MIN_ROWS``)."""
     lead = x.shape[:-1]
+    packed = _int8(weight)
+    if packed is not None:
+        return packed(x.reshape(-1, x.shape[-1])).reshape(*lead, weight.shape[0])
     rows = pad_rows(x.reshape(-1, x.shape[-1]))
     if _use_fused(rows, kernels):  # oneDNN's kernel: faster than MKL's here (--ablate)
         out = _MKLDNN_LINEAR(rows, weight, bias, "none", [], "")

@@ -45,7 +45,11 @@ class EncoderSpec:
         SHA-256 of the file.
     device : str, default="auto"
     dtype : str, default="float32"
+        ``"float32"``, ``"bfloat16"``, ``"float16"`` (GPU) or ``"int8"`` (CPU).
     num_heads : int or None, default=None
+    backend : str, default="torch"
+        ``"torch"``, ``"onnxruntime"`` or an exported ``.onnx`` file (see
+        `sklearn_echo.echo.checkpoint.cached_encoder`).
 
     Examples
     --------
@@ -60,19 +64,25 @@ class EncoderSpec:
     device: str = "auto"
     dtype: str = "float32"
     num_heads: int | None = None
+    backend: str = "torch"
 
     @classmethod
     def resolve(
-        cls, model, revision=None, *, device="auto", dtype="float32", num_heads=None, cache_dir=None
+        cls, model, revision=None, *, device="auto", dtype="float32", num_heads=None,
+        cache_dir=None, backend="torch",
     ) -> EncoderSpec:
         """Find the checkpoint once (Hub id, alias, folder or file; see `resolve_checkpoint`)."""
         path = resolve_checkpoint(model, revision, cache_dir=cache_dir)
-        return cls(str(path), checkpoint_fingerprint(path), str(device), str(dtype), num_heads)
+        return cls(
+            str(path), checkpoint_fingerprint(path), str(device), str(dtype), num_heads,
+            str(backend) if backend is not None else "torch",
+        )
 
     def load(self):
         """The encoder, on its device and in its dtype, loaded once per process."""
         return cached_encoder(
-            self.path, num_heads=self.num_heads, device=self.device, dtype=self.dtype
+            self.path, num_heads=self.num_heads, device=self.device, dtype=self.dtype,
+            backend=self.backend,
         )
 
 
@@ -161,7 +171,8 @@ class EmbeddingPipeline:
 
     def _settings(self, kind: str) -> str:
         enc = self.encoder
-        dtype = str(enc.cls_token.dtype).replace("torch.", "")
+        # int8 and onnxruntime encoders keep float32 parameters: they name their precision.
+        dtype = getattr(enc, "precision", None) or str(enc.cls_token.dtype).replace("torch.", "")
         key = f"{getattr(enc, 'fingerprint', '')}|{dtype}|{enc.cls_token.device.type}"
         return key if kind == "utterance" else f"{key}|{kind}"
 
