@@ -14,6 +14,7 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -75,7 +76,7 @@ def runs(work):
     fit = subprocess.run(
         exe + ["fit", "--normal", *bank, "-o", "fan.detector", "--fpr", "0.2", "--window", "1",
                "--model", TINY],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+        cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert fit.returncode == 0, fit.stderr
     print(f"fit: {fit.stdout}")
@@ -99,9 +100,16 @@ def runs(work):
     }
     procs, started = {}, time.monotonic()
     for name, (cmd, stdin) in commands.items():
-        f = open(stdin, "rb") if stdin else subprocess.DEVNULL
-        procs[name] = subprocess.Popen(cmd, cwd=root, env=env, stdin=f, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True)
+        with open(stdin or os.devnull, "rb") as f:  # the child keeps its own copy of the file
+            procs[name] = subprocess.Popen(cmd, cwd=root, env=env, stdin=f,
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Ctrl-C: a monitor that would follow the file for a minute more, interrupted
+    interrupted = root / "interrupted.jsonl"
+    with open(interrupted, "w") as f:
+        ctrl_c = subprocess.Popen(
+            exe + ["monitor", "--detector", "fan.detector", str(growing), "--idle-timeout", "60"],
+            cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.PIPE, text=True,
+        )
 
     def write_slowly():  # the recorder: half a second of samples every 0.25 s
         data = live.tobytes()
@@ -117,9 +125,15 @@ def runs(work):
     out = {}
     for name, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=300)
-        out[name] = (proc.returncode, stdout, stderr)
+        out[name] = (proc.returncode, stdout.decode(), stderr.decode())
         print(f"{name}: {time.monotonic() - started:.1f} s")
     writer.join()
+    deadline = time.monotonic() + 120
+    while len(interrupted.read_text().splitlines()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ctrl_c.send_signal(signal.SIGINT)
+    _, stderr = ctrl_c.communicate(timeout=60)
+    out["ctrl_c"] = (ctrl_c.returncode, interrupted.read_text(), stderr)
     return root, out
 
 
@@ -178,6 +192,15 @@ def test_monitor_follows_a_growing_wav_file(runs):
     assert len(lines) == 4 and summary["windows"] == 4
     np.testing.assert_allclose([r["anomaly_score"] for r in lines],
                                [r["anomaly_score"] for r in stdin_lines], atol=1e-6)
+
+
+def test_ctrl_c_stops_with_the_summary(runs):
+    _, out = runs
+    rc, stdout, stderr = out["ctrl_c"]
+    assert rc in (0, EXIT_ALARM), stderr
+    lines, summary = _lines(stdout)
+    assert len(lines) == 4 and summary["stopped_by"] == "interrupt" and summary["windows"] == 4
+    assert "Traceback" not in stderr
 
 
 def test_detector_saved_with_another_checkpoint(runs, capsys):
