@@ -48,7 +48,7 @@ def _check_fpr(fpr) -> float:
     return fpr
 
 
-def conformal_p_values(calibration_scores, scores) -> np.ndarray:
+def conformal_p_values(calibration_scores, scores, *, presorted=False) -> np.ndarray:
     """Conformal p-values of ``scores`` (higher = more normal) against calibration scores.
 
     Parameters
@@ -57,6 +57,10 @@ def conformal_p_values(calibration_scores, scores) -> np.ndarray:
         Scores of normal samples, computed as a new sample's would be.
     scores : array-like
         Scores to test.
+    presorted : bool, default=False
+        ``calibration_scores`` is a finite float64 array sorted in ascending
+        order (skips the check and the sort: a stream scoring one window at a
+        time against a large calibration set).
 
     Returns
     -------
@@ -70,7 +74,7 @@ def conformal_p_values(calibration_scores, scores) -> np.ndarray:
     >>> conformal_p_values([-4.0, -3.0, -2.0, -1.0], [-5.0, -3.0, 0.0])
     array([0.2, 0.6, 1. ])
     """
-    cal = _calibration(calibration_scores)
+    cal = calibration_scores if presorted else _calibration(calibration_scores)
     s = np.asarray(scores, dtype=np.float64)
     below = np.searchsorted(cal, s, side="right")
     return (1.0 + below) / (cal.size + 1.0)

@@ -389,7 +389,10 @@ class ScoreStream:
         self.stream = embedder.stream(sample_rate, window=window, hop=hop, n_channels=n_channels)
         self._rest = pipeline[1:]
         self.threshold = float(getattr(detector, "offset_", -np.inf))
-        self._calibration = getattr(detector, "calibration_scores_", None)
+        calibration = getattr(detector, "calibration_scores_", None)
+        self._calibration = None
+        if calibration is not None:  # sorted once, not per window
+            self._calibration = np.sort(np.asarray(calibration, dtype=np.float64))
         self.smoothing = int(smoothing)
         self.consecutive = int(consecutive)
         self._recent = deque(maxlen=self.smoothing)
@@ -429,7 +432,7 @@ class ScoreStream:
             smoothed = float(np.median(self._recent))
             p = None
             if self._calibration is not None:
-                p = float(conformal_p_values(self._calibration, smoothed))
+                p = float(conformal_p_values(self._calibration, smoothed, presorted=True))
                 self.min_p_value = p if self.min_p_value is None else min(self.min_p_value, p)
             over = smoothed < self.threshold
             self._run = self._run + 1 if over else 0
