@@ -289,3 +289,22 @@ def test_damaged_and_foreign_detector_files(runs, capsys, tmp_path):
         assert rc == 1
         assert message in capsys.readouterr().err
     assert not marker.exists()
+
+
+def test_fit_errors_and_joblib_detectors(work, runs, capsys, tmp_path):
+    root, _ = runs
+    _, bank, test, _ = work
+    assert main(["fit", "--normal", bank[0], "-o", str(tmp_path / "d"), "--model", TINY]) == 1
+    assert "at least 2 normal recordings" in capsys.readouterr().err
+    assert main(["fit", "--normal", *bank, "-o", str(tmp_path / "d"), "--window", "10",
+                 "--model", TINY]) == 1
+    assert "is 3 s long, shorter than one 10 s window" in capsys.readouterr().err
+    assert main(["fit", "--normal", *bank, "-o", str(tmp_path / "d.joblib"), "--window", "1",
+                 "--fpr", "0.01", "--joblib", "--model", TINY]) == 0
+    captured = capsys.readouterr()
+    assert "12 windows cannot give a false-alarm rate of 0.01 (at least 99 are needed)" in captured.err
+    assert main(["score", "--detector", str(tmp_path / "d.joblib"), test[0]]) == 1
+    assert "--allow-pickle" in capsys.readouterr().err
+    assert main(["score", "--detector", str(tmp_path / "d.joblib"), "--allow-pickle", test[0]]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 1 and rows[0]["alarm"] == "0"  # no window can reach p <= 0.01
