@@ -291,8 +291,7 @@ def test_damaged_and_foreign_detector_files(runs, capsys, tmp_path):
     assert not marker.exists()
 
 
-def test_fit_errors_and_joblib_detectors(work, runs, capsys, tmp_path):
-    root, _ = runs
+def test_fit_errors_and_joblib_detectors(work, capsys, tmp_path):
     _, bank, test, _ = work
     assert main(["fit", "--normal", bank[0], "-o", str(tmp_path / "d"), "--model", TINY]) == 1
     assert "at least 2 normal recordings" in capsys.readouterr().err
