@@ -1,6 +1,6 @@
 """ECHO encoder speed: the faithful reference loop against ``embed_signals``, side by side.
 
-Methods (ECHO-Small architecture, random weights, seeded; the same weights in all three):
+Methods (ECHO-Small architecture, random weights, seeded; the same weights in all of them):
 
   (a) reference  the reference extraction loop (``reference_loop.py``): one signal at a
                  time, whole-signal spectrogram, chunks one after another, all bands of a
@@ -9,6 +9,16 @@ Methods (ECHO-Small architecture, random weights, seeded; the same weights in al
   (b) fp32       ``sklearn_echo.echo.pipeline.embed_signals`` in float32, utterance only
                  (what ``EchoEmbedder.transform`` computes by default).
   (c) bf16       the same in bfloat16 (``encoder.to(torch.bfloat16)``).
+  (d) int8       the same with int8 linear layers (``quantize_encoder``, as dtype="int8").
+  (e) onnxruntime the same pipeline with the Transformer in onnxruntime, float32 ("e")
+                 and int8 ("e8") (``load_onnx_encoder``, as backend="onnxruntime"); skipped
+                 when onnxruntime is not installed.
+
+The main run also prints the fidelity of int8 (torch and onnxruntime) to float32: the
+smallest per-band cosine on the 12 fixture cases and on an ECHO-Small-sized model holding
+the fixture's trained weights tiled to size, and, with the fixture checkpoint, k-NN
+accuracy on CWRU (1 s windows, 6 folds grouped by record) and anomaly AUC on the MIMII
+fan clips (10 normal clips as the bank), float32 against int8.
 
 Workloads: 64 clips of 10 s at 16 kHz, and a mixed set (12/16/44.1/48 kHz, 1 to 30 s,
 40 signals, seeded). Runs are interleaved (a, b, c, then b, c, a, ...) so that all
@@ -33,7 +43,8 @@ Usage::
     python benchmarks/bench_encoder.py --quick         # smoke test, < 1 minute
     python benchmarks/bench_encoder.py --long          # 60 min at 48 kHz, peak RSS
     python benchmarks/bench_encoder.py --ablate        # each fast path on/off, batch sizes
-    python benchmarks/bench_encoder.py --ceiling       # the fastest any bf16 encoder could be
+    python benchmarks/bench_encoder.py --ceiling       # the fastest any bf16 / int8 encoder could be
+    python benchmarks/bench_encoder.py --methods a,c,d # a subset of the methods
     python benchmarks/bench_encoder.py --repeats 5 --threads 2 --device cpu
 """
 
@@ -68,13 +79,31 @@ from sklearn_echo.echo.batching import (  # noqa: E402
     plan_chunks,
 )
 from sklearn_echo.echo.kernels import KernelOptions  # noqa: E402
+from sklearn_echo.echo.quantize import Int8Linear, quantize_encoder  # noqa: E402
 from sklearn_echo.echo.pipeline import embed_signals  # noqa: E402
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder  # noqa: E402
 from sklearn_echo.echo.bands import band_plan  # noqa: E402
 
 CWRU_48K = HERE.parent / ".." / "shared" / "data" / "cwru" / "normal" / "normal_0_97.mat"
-METHODS = ("a", "b", "c")
-LABELS = {"a": "(a) reference loop fp32", "b": "(b) embed_signals fp32", "c": "(c) embed_signals bf16"}
+ALL_METHODS = ("a", "b", "c", "d", "e", "e8")
+METHODS = ALL_METHODS
+LABELS = {
+    "a": "(a) reference loop fp32",
+    "b": "(b) embed_signals fp32",
+    "c": "(c) embed_signals bf16",
+    "d": "(d) embed_signals int8",
+    "e": "(e) onnxruntime fp32",
+    "e8": "(e) onnxruntime int8",
+}
+
+
+def onnx_available() -> bool:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 # -- workloads ---------------------------------------------------------------------------
@@ -106,7 +135,7 @@ def audio_seconds(sigs) -> float:
 
 # -- models ------------------------------------------------------------------------------
 def build_models(device: str, methods=METHODS):
-    """The three models, with the same seeded ECHO-Small weights."""
+    """The models, with the same seeded ECHO-Small weights."""
     torch.manual_seed(0)
     enc = EchoEncoder(EchoConfig()).eval().requires_grad_(False)
     models = {}
@@ -114,6 +143,15 @@ def build_models(device: str, methods=METHODS):
         models["a"] = ReferenceEcho.from_encoder(enc).to(device)
     if "c" in methods:
         models["c"] = copy.deepcopy(enc).to(device=device, dtype=torch.bfloat16)
+    if "d" in methods:
+        models["d"] = quantize_encoder(with_kernels(enc, {}, copy_always=True))
+    if "e" in methods or "e8" in methods:
+        from sklearn_echo.echo.onnx_backend import load_onnx_encoder
+
+        if "e" in methods:
+            models["e"] = load_onnx_encoder(enc)
+        if "e8" in methods:
+            models["e8"] = load_onnx_encoder(enc, precision="int8")
     if "b" in methods:
         models["b"] = enc.to(device)
     return models
@@ -156,25 +194,37 @@ def fmt_mb(b: float) -> str:
 
 # -- measurements ------------------------------------------------------------------------
 def check_equivalence(models, device):
-    """The three methods compute the same utterances (on a few signals of each workload)."""
+    """The methods compute the same utterances (on a few signals of each workload).
+
+    Returns the largest absolute difference to (a) of the float32 methods and the
+    smallest cosine to (a) of the others.
+    """
     sigs = workload("mixed", True) + workload("clips16k", True)[:2]
     a = run_method("a", models, sigs, device)
-    b = run_method("b", models, sigs, device)
-    c = run_method("c", models, sigs, device)
-    err_b = max(float(np.abs(x - y).max()) for x, y in zip(a, b))
-    cos_c = min(float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y))) for x, y in zip(a, c))
-    return err_b, cos_c
+    out = {}
+    for m in ALL_METHODS:
+        if m == "a" or m not in models:
+            continue
+        y = run_method(m, models, sigs, device)
+        if m in ("b", "e"):
+            out[m] = ("max |{} - a|", max(float(np.abs(u - v).max()) for u, v in zip(a, y)))
+        else:
+            out[m] = ("min cosine({}, a)", min(float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v)))
+                                           for u, v in zip(a, y)))
+    return out
 
 
-def time_workload(models, sigs, device, repeats):
+def time_workload(models, sigs, device, repeats, methods=None):
     """Interleaved runs; each repeat rotates the order of the methods.
 
     Returns wall-clock and process CPU seconds per method and repeat.
     """
-    wall = {m: [] for m in METHODS}
-    cpu = {m: [] for m in METHODS}
+    methods = tuple(models) if methods is None else tuple(methods)
+    wall = {m: [] for m in methods}
+    cpu = {m: [] for m in methods}
     for r in range(repeats):
-        order = METHODS[r % 3 :] + METHODS[: r % 3]
+        k = r % len(methods)
+        order = methods[k:] + methods[:k]
         for m in order:
             t0, c0 = time.perf_counter(), time.process_time()
             run_method(m, models, sigs, device)
@@ -236,24 +286,28 @@ def main_benchmark(args):
     err = check_against_fixture()
     print(f"(a) reference loop vs the reference fixture (tiny checkpoint, 12 signals): "
           f"max abs error {err:.2e} (tolerance 1e-4) -> {'OK' if err <= 1e-4 else 'FAILED'}")
-    models = build_models(device)
-    err_b, cos_c = check_equivalence(models, device)
-    print(f"same weights, same utterances: max |b - a| = {err_b:.2e}, min cosine(c, a) = {cos_c:.5f}")
+    methods = args.methods
+    models = build_models(device, methods)
+    same = check_equivalence(models, device)
+    print("same weights, same utterances: " + ", ".join(
+        f"{what.format(m)} = {v:.2e}" if "max" in what else f"{what.format(m)} = {v:.5f}"
+        for m, (what, v) in same.items()))
+    if not args.quick and "d" in methods:
+        fidelity_report(onnx="e8" in methods)
     names = ["clips16k", "mixed"]
     summary = {}
     for name in names:
         sigs = workload(name, args.quick)
         seconds = audio_seconds(sigs)
-        run_method("a", models, sigs[:1], device)  # warm-up
-        run_method("b", models, sigs[:2], device)
-        run_method("c", models, sigs[:2], device)
-        times, cpu = time_workload(models, sigs, device, args.repeats)
+        for m in methods:  # warm-up
+            run_method(m, models, sigs[:1] if m == "a" else sigs[:2], device)
+        times, cpu = time_workload(models, sigs, device, args.repeats, methods)
         title = WORKLOAD_TITLES[name] if not args.quick else f"{name} (quick sizes)"
         print(f"\n== {title}: {len(sigs)} signals, {seconds:.0f} s of audio, "
               f"{args.repeats} interleaved repeats ==")
         mem = {}
         if not args.no_memory and not (args.quick and name != names[0]):
-            for m in METHODS:
+            for m in methods:
                 child = ["--child-memory", m, name, "--device", device]
                 if args.quick:
                     child.append("--quick")
@@ -263,14 +317,14 @@ def main_benchmark(args):
         best = {m: min(t) for m, t in times.items()}
         med = {m: statistics.median(t) for m, t in times.items()}
         # Ratio to (a) within each repeat (the runs are adjacent in time), then the median.
-        paired = {m: statistics.median(a / t for a, t in zip(times["a"], times[m])) for m in METHODS}
+        paired = {m: statistics.median(a / t for a, t in zip(times["a"], times[m])) for m in methods}
         cbest = {m: min(t) for m, t in cpu.items()}
         header = (f"{'method':26s} {'xRT best':>9s} {'xRT median':>11s} {'ratio best':>11s} "
                   f"{'ratio paired':>13s} {'xRT/CPU-s':>10s}")
         if mem:
             header += f" {'peak RSS':>10s} {'run +':>9s}"
         print(header)
-        for m in METHODS:
+        for m in methods:
             line = (f"{LABELS[m]:26s} {seconds / best[m]:9.1f} {seconds / med[m]:11.1f} "
                     f"{best['a'] / best[m]:10.2f}x {paired[m]:12.2f}x {seconds / cbest[m]:10.1f}")
             if mem:
@@ -279,12 +333,113 @@ def main_benchmark(args):
                 if "cuda_peak" in mem[m]:
                     line += f"  cuda peak {fmt_mb(mem[m]['cuda_peak'])}"
             print(line)
-        summary[name] = {m: seconds / best[m] for m in METHODS}
-        print(f"b/a = {best['a'] / best['b']:.2f} best-of-{args.repeats}, {paired['b']:.2f} paired median "
-              f"(target >= 1.2); c/a = {best['a'] / best['c']:.2f} best-of-{args.repeats}, "
-              f"{paired['c']:.2f} paired median (target >= 3.5)")
+        summary[name] = {m: seconds / best[m] for m in methods}
+        targets = {"b": "1.2", "c": "3.5", "d": "3.5" if name == "clips16k" else "3.0"}
+        print("; ".join(
+            f"{m}/a = {best['a'] / best[m]:.2f} best-of-{args.repeats}, {paired[m]:.2f} paired median"
+            + (f" (target >= {targets[m]})" if m in targets else "")
+            for m in methods if m != "a"))
     print(f"\nload average at end: {os.getloadavg()[0]:.2f} (1 min)")
     return summary
+
+
+# -- int8 fidelity -------------------------------------------------------------------------
+FIXTURE = HERE.parent / ".." / "shared" / "fixtures" / "echo_reference"
+DATA = HERE.parent / ".." / "shared" / "data"
+
+
+def tiled_small_encoder(checkpoint) -> EchoEncoder:
+    """An ECHO-Small-sized float32 encoder holding a small checkpoint's trained weights tiled to size."""
+    from sklearn_echo.echo.checkpoint import read_state_dict
+
+    state = read_state_dict(checkpoint)
+    enc = EchoEncoder(EchoConfig()).eval().requires_grad_(False)
+    depth = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("encoder.layers."))
+    new = {}
+    for key, target in enc.state_dict().items():
+        parts = key.split(".")
+        if key.startswith("encoder.layers."):
+            parts[2] = str(int(parts[2]) % depth)
+        src = state[".".join(parts)].float()
+        reps = [-(-t // n) for t, n in zip(target.shape, src.shape)]
+        new[key] = src.repeat(*reps)[tuple(slice(0, t) for t in target.shape)].clone()
+    enc.load_state_dict(new)
+    return enc
+
+
+def _band_cos(a, b, dim):
+    x, y = a.reshape(-1, dim), b.reshape(-1, dim)
+    return float(((x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1))).min())
+
+
+def fidelity_report(onnx: bool):
+    """int8 against float32: band-vector cosines, and the same downstream figures the tests check."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+
+    from sklearn_echo import EchoEmbedder
+    from sklearn_echo.echo.checkpoint import load_encoder
+    from sklearn_echo.signals import load_signals
+
+    model = str(FIXTURE / "tiny_echo.safetensors")
+    sig = np.load(FIXTURE / "signals.npz")
+    cases = [(sig[f"signal_{i:02d}"], float(r)) for i, r in enumerate(sig["sample_rates"])]
+    f32 = load_encoder(model)
+    variants = {"int8": quantize_encoder(load_encoder(model))}
+    small_f32 = tiled_small_encoder(model)
+    small = {"int8": quantize_encoder(tiled_small_encoder(model))}
+    if onnx:
+        from sklearn_echo.echo.onnx_backend import load_onnx_encoder
+
+        variants["onnxruntime int8"] = load_onnx_encoder(f32, precision="int8")
+        small["onnxruntime int8"] = load_onnx_encoder(small_f32, precision="int8")
+    print("\n== int8 fidelity to float32 (smallest per-band cosine; target >= 0.99) ==")
+    ref = embed_signals(f32, cases)
+    small_sigs = workload("mixed", True)[:4]
+    small_ref = embed_signals(small_f32, small_sigs)
+    for name in variants:
+        fixture_cos = min(_band_cos(a.utterance, b.utterance, 128)
+                          for a, b in zip(ref, embed_signals(variants[name], cases)))
+        small_cos = min(_band_cos(a.utterance, b.utterance, 384)
+                        for a, b in zip(small_ref, embed_signals(small[name], small_sigs)))
+        print(f"{name:18s} 12 fixture cases: {fixture_cos:.5f}; ECHO-Small size, fixture weights "
+              f"tiled, {len(small_sigs)} signals: {small_cos:.5f}")
+    files = sorted((DATA / "cwru" / "12k_drive_end").glob("*.mat"))
+    loaded = load_signals([str(p) for p in files], sample_rate=12000)
+    windows, labels, groups = [], [], []
+    for g, (path, s) in enumerate(zip(files, loaded)):
+        fault = next(c for c in ("IR", "OR", "B") if f"_{c}" in path.name)
+        for w in range(10):
+            windows.append(s.data[0][w * 12000:(w + 1) * 12000])
+            labels.append(fault)
+            groups.append(g)
+    normal = sorted((DATA / "mimii_fan_id00" / "normal").glob("*.wav"))
+    abnormal = sorted((DATA / "mimii_fan_id00" / "abnormal").glob("*.wav"))
+    settings = {"float32": ("float32", "torch"), "int8": ("int8", "torch")}
+    if onnx:
+        settings["onnxruntime int8"] = ("int8", "onnxruntime")
+    print(f"downstream, fixture checkpoint: CWRU 12 kHz k-NN accuracy ({len(windows)} windows of 1 s, "
+          "6 folds by record, k=5, cosine); MIMII fan anomaly AUC (bank 10 normal, test 10 normal + "
+          f"{len(abnormal)} abnormal, mean cosine distance to 3 neighbours)")
+    figures = {}
+    for name, (dtype, backend) in settings.items():
+        emb = EchoEmbedder(model=model, sample_rate=12000, dtype=dtype, backend=backend, cache=False)
+        X = emb.fit_transform(windows)
+        acc = cross_val_score(KNeighborsClassifier(5, metric="cosine"), X, labels,
+                              groups=groups, cv=GroupKFold(6)).mean()
+        emb = EchoEmbedder(model=model, dtype=dtype, backend=backend, cache=False)
+        bank = emb.fit_transform([str(p) for p in normal[:10]])
+        test = emb.transform([str(p) for p in normal[10:] + abnormal])
+        dist, _ = NearestNeighbors(n_neighbors=3, metric="cosine").fit(bank).kneighbors(test)
+        auc = roc_auc_score([0] * len(normal[10:]) + [1] * len(abnormal), dist.mean(1))
+        figures[name] = (acc, auc)
+        line = f"{name:18s} accuracy {acc:.4f}  AUC {auc:.4f}"
+        if name != "float32":
+            line += (f"  (differences to float32: {acc - figures['float32'][0]:+.4f}, "
+                     f"{auc - figures['float32'][1]:+.4f}; target within 0.01)")
+        print(line)
+    return figures
 
 
 # -- long input --------------------------------------------------------------------------
@@ -348,14 +503,19 @@ def main_long(args):
 
 
 # -- ablation ----------------------------------------------------------------------------
-def with_kernels(enc: EchoEncoder, switches: dict) -> EchoEncoder:
-    """A copy of ``enc`` (same weights, device and dtype) built with other kernel options."""
-    if not switches:
+def with_kernels(enc: EchoEncoder, switches: dict, copy_always: bool = False) -> EchoEncoder:
+    """A copy of ``enc`` (same weights, device and dtype, int8 too) built with other kernel options."""
+    if not switches and not copy_always:
         return enc
     param = enc.cls_token
-    copy = EchoEncoder(enc.config, KernelOptions(**switches))
+    int8 = getattr(enc, "precision", None) == "int8"
+    copy = EchoEncoder(enc.config, None if int8 else KernelOptions(**switches))
     copy.load_state_dict(enc.state_dict())
-    return copy.to(device=param.device, dtype=param.dtype).eval().requires_grad_(False)
+    copy = copy.to(device=param.device, dtype=param.dtype).eval().requires_grad_(False)
+    if int8:
+        quantize_encoder(copy)
+        copy.kernels = dataclasses.replace(copy.kernels, **switches)
+    return copy
 
 
 def embed_utterances(enc, sigs, *, batch_tokens=None, batch_workers=True):
@@ -374,14 +534,17 @@ def main_ablate(args):
     device = args.device
     print(f"machine: {machine_line(device)}")
     print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min)")
-    models = build_models(device, ("b", "c"))
+    models = build_models(device, tuple(args.ablate_methods.split(",")))
     sigs = workload("clips16k", args.quick)
     if not args.quick:
         sigs = sigs[: args.ablate_clips]
     seconds = audio_seconds(sigs)
-    options = [f.name for f in dataclasses.fields(KernelOptions)] + ["batch_workers"]
+    defaults = KernelOptions()
+    flags = [f.name for f in dataclasses.fields(KernelOptions) if isinstance(getattr(defaults, f.name), bool)]
     variants = [("all fast paths (default)", {}, None)]
-    variants += [(f"without {k}", {k: False}, None) for k in options]
+    variants += [(f"without {k}", {k: False}, None) for k in flags if getattr(defaults, k)]
+    variants += [("without batch_workers", {"batch_workers": False}, None)]
+    variants += [(f"with {k} (opt-in)", {k: True}, None) for k in flags if not getattr(defaults, k)]
     variants += [(f"batch_tokens={bt}", {}, bt) for bt in (2048, 8192, 16384)]
     print(f"default batch_tokens on {device}: {default_batch_tokens(device)}")
     for dtype_key in args.ablate_methods.split(","):
@@ -481,6 +644,36 @@ def gemm_seconds_per_token(config: EchoConfig, dtype, repeats: int) -> tuple[flo
     return best, how
 
 
+def int8_seconds_per_token(config: EchoConfig, repeats: int) -> tuple[float, str]:
+    """`gemm_seconds_per_token` for the int8 kernel: a layer's four products through
+    ``Int8Linear`` (dynamic activation quantization included, no bias, no GELU)."""
+    layers = [Int8Linear(w, None) for w in layer_products(config, torch.float32)]
+    threads = torch.get_num_threads()
+    best, how = float("inf"), ""
+    for rows in (2048, 4096, 8192):
+        inputs = [torch.randn(rows, layer.in_features) for layer in layers]
+
+        def one(_):
+            for x, layer in zip(inputs, layers):
+                layer(x)
+
+        for workers in sorted({1, threads}):
+            runner = _BatchRunner(workers, max(1, threads // workers))
+            try:
+                runner.map(one, range(workers))
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    runner.map(one, range(workers))
+                    per_token = (time.perf_counter() - t0) / (rows * workers)
+                    if per_token < best:
+                        best = per_token
+                        how = (f"{rows} rows, {workers} batch(es) side by side "
+                               f"x {max(1, threads // workers)} thread(s)")
+            finally:
+                runner.close()
+    return best, how
+
+
 def main_ceiling(args):
     """The fastest possible bfloat16 encoder against the measured reference loop.
 
@@ -497,24 +690,33 @@ def main_ceiling(args):
     print(f"machine: {machine_line(device)}")
     print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min)")
     config = EchoConfig()
-    models = build_models(device)
+    methods = [m for m in ("a", "c", "d") if m in args.methods]
+    models = build_models(device, methods)
     d, f = config.embed_dim, config.ffn_dim
     flops_per_token = 2 * (3 * d * d + d * d + 2 * d * f)
     rate = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        t, how = gemm_seconds_per_token(config, dtype, args.repeats)
+    for dtype in (torch.float32, torch.bfloat16, torch.int8):
+        if dtype == torch.int8:
+            if "d" not in methods:
+                continue
+            t, how = int8_seconds_per_token(config, args.repeats)
+        else:
+            t, how = gemm_seconds_per_token(config, dtype, args.repeats)
         rate[dtype] = flops_per_token / t
         print(f"{str(dtype):15s} layer products: {t * 1e6:7.2f} us/token = "
-              f"{rate[dtype] / 1e9:6.1f} GFLOP/s ({how})")
+              f"{rate[dtype] / 1e9:6.1f} G(FL)OP/s ({how})")
     print(f"bfloat16 / float32 product speed: {rate[torch.bfloat16] / rate[torch.float32]:.2f}x")
+    if torch.int8 in rate:
+        print(f"int8 / float32 product speed: {rate[torch.int8] / rate[torch.float32]:.2f}x "
+              "(dynamic activation quantization included)")
     for name in ("clips16k", "mixed"):
         sigs = workload(name, args.quick)
         seconds = audio_seconds(sigs)
         lengths = workload_lengths(sigs, config)
         tokens = sum(lengths)
-        run_method("a", models, sigs[:1], device)
-        run_method("c", models, sigs[:2], device)
-        times, _ = time_workload(models, sigs, device, args.repeats)
+        for m in methods:
+            run_method(m, models, sigs[:1] if m == "a" else sigs[:2], device)
+        times, _ = time_workload(models, sigs, device, args.repeats, methods)
         best = {m: min(t) for m, t in times.items()}
         floor_c = workload_flops(lengths, config, config.depth - 1) / rate[torch.bfloat16]
         floor_a = workload_flops(lengths, config, config.depth) / rate[torch.float32]
@@ -528,6 +730,18 @@ def main_ceiling(args):
         print(f"    its bfloat16 products alone:      {floor_c:7.2f} s  {seconds / floor_c:6.1f} xRT "
               f"= {best['a'] / floor_c:.2f}x (a): the ceiling of (c)/(a); target 3.5x")
         print(f"    (c) runs at {100 * floor_c / best['c']:.0f}% of that ceiling")
+        if "d" in best:
+            # int8: the layer products at the int8 rate; attention (bfloat16 in the int8
+            # encoder) and the patch projection counted at the bfloat16 product rate.
+            layers = config.depth - 1
+            products = float(sum(lengths)) * layers * flops_per_token
+            floor_d = products / rate[torch.int8] + (
+                workload_flops(lengths, config, layers) - products) / rate[torch.bfloat16]
+            print(f"(d) embed_signals, int8:              {best['d']:7.2f} s  {seconds / best['d']:6.1f} xRT "
+                  f"= {best['a'] / best['d']:.2f}x (a)")
+            print(f"    its int8 products alone:          {floor_d:7.2f} s  {seconds / floor_d:6.1f} xRT "
+                  f"= {best['a'] / floor_d:.2f}x (a): the ceiling of (d)/(a)")
+            print(f"    (d) runs at {100 * floor_d / best['d']:.0f}% of that ceiling")
     print(f"\nload average at end: {os.getloadavg()[0]:.2f} (1 min)")
 
 
@@ -548,13 +762,26 @@ def parse_args(argv=None):
     p.add_argument("--ablate-clips", type=int, default=64)
     p.add_argument("--ceiling", action="store_true",
                    help="matrix products alone at the best bf16 speed: the bound of (c)/(a)")
-    p.add_argument("--ablate-methods", default="b,c", help="b (float32), c (bfloat16) or b,c")
+    p.add_argument("--ablate-methods", default="b,c",
+                   help="comma-separated: b (float32), c (bfloat16), d (int8)")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated methods of the main run and --ceiling (default: "
+                        "a,b,c,d and e,e8 when onnxruntime is installed)")
+    p.add_argument("--fidelity", action="store_true",
+                   help="only the int8 fidelity report (cosines, k-NN accuracy, anomaly AUC)")
     p.add_argument("--child-memory", nargs=2, metavar=("METHOD", "WORKLOAD"), help=argparse.SUPPRESS)
     p.add_argument("--child-long", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--long-method", default="embed_signals", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
+    if args.methods is None:
+        args.methods = [m for m in ALL_METHODS if m not in ("e", "e8") or onnx_available()]
+    else:
+        args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = [m for m in args.methods if m not in ALL_METHODS]
+        if unknown or "a" not in args.methods:
+            p.error(f"--methods takes a, b, c, d, e, e8 and must include a; got {unknown or args.methods}")
     return args
 
 
@@ -572,6 +799,8 @@ def main(argv=None):
         return main_ablate(args)
     if args.ceiling:
         return main_ceiling(args)
+    if args.fidelity:
+        return fidelity_report(onnx=onnx_available())
     return main_benchmark(args)
 
 
