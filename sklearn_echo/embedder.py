@@ -212,12 +212,15 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
     def _spec(self):
         """The resolved checkpoint (`EncoderSpec`): found in ``fit``, never per call.
 
-        An unpickled copy resolves once in its process and checks that the
-        checkpoint found there is the one it was fitted with.
+        It is found again only when ``model`` or ``revision`` changed since, or
+        in a process where this embedder was unpickled (once); then the file
+        found must have the fitted SHA-256 (`model_fingerprint_`).
         """
         from .echo.pipeline import EncoderSpec
 
-        spec = self.__dict__.get("_encoder_spec")
+        key = (str(self.model), self.revision)
+        held = self.__dict__.get("_encoder_spec")
+        spec = held[1] if held is not None and held[0] == key else None
         if spec is None:
             spec = EncoderSpec.resolve(
                 self.model, self.revision, device=self.device, dtype=self.dtype,
@@ -231,7 +234,6 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
                     f"of SHA-256 {fitted}: embeddings would not match; use the checkpoint it "
                     "was fitted with or fit again"
                 )
-            self._encoder_spec = spec
         elif (spec.device, spec.dtype, spec.backend) != (
             str(self.device), str(self.dtype), os.fspath(self.backend)
         ):
@@ -239,8 +241,30 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
                 spec.path, spec.fingerprint, str(self.device), str(self.dtype),
                 backend=os.fspath(self.backend),
             )
-            self._encoder_spec = spec
+        else:
+            return spec
+        self._encoder_spec = (key, spec)
         return spec
+
+    def resolve_model(self):
+        """Find this fitted embedder's checkpoint now and check it is the one it was fitted with.
+
+        ``transform`` does this on first use anyway (once per process); call it
+        to fail early, for example right after loading a saved detector.
+
+        Returns
+        -------
+        EncoderSpec
+            The checkpoint file, its SHA-256, device, dtype and backend.
+
+        Raises
+        ------
+        ValueError
+            If the checkpoint found has another SHA-256 than `model_fingerprint_`
+            (both are named).
+        """
+        check_is_fitted(self)
+        return self._spec()
 
     def _pipeline(self, cache=None):
         from .echo.pipeline import EmbeddingPipeline

@@ -403,7 +403,6 @@ def load_detector(path, *, model=None, allow_pickle=False) -> DetectorFile:
             raise DetectorFileError(f"{name} does not hold a fitted detector: {exc}") from None
         if model is not None:
             pipeline[0].set_params(model=model)
-            pipeline[0].__dict__.pop("_encoder_spec", None)
         fmt = "joblib"
     else:
         raise DetectorFileError(
@@ -412,7 +411,7 @@ def load_detector(path, *, model=None, allow_pickle=False) -> DetectorFile:
         )
     embedder = pipeline[0]
     try:
-        embedder._spec()  # resolve now: a checkpoint with another SHA-256 fails here
+        embedder.resolve_model()  # now: a checkpoint with another SHA-256 fails here
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from None
     return DetectorFile(pipeline, None if window is None else float(window),

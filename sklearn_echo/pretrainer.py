@@ -619,8 +619,7 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
         model = self._model_file()
         emb = self.embedder_
         if str(emb.model) != model:
-            emb.model = model
-            emb.__dict__.pop("_encoder_spec", None)
+            emb.model = model  # resolved again at next use (the model changed)
         return emb
 
     # ------------------------------------------------------------------ sklearn API
