@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # seen by type checkers and the API docs; imported lazily at 
     from .degram import DEGramClassifier
     from .echo.checkpoint import load_encoder
     from .embedder import EchoEmbedder
+    from .finetuner import EchoFineTuner
     from .persistence import load_detector, save_detector
     from .pretrainer import EchoPretrainer
     from .neighbors import EchoKNNAnomalyDetector, EchoKNNClassifier
@@ -34,6 +35,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "DEGramClassifier": ".degram",
     "EchoEmbedder": ".embedder",
+    "EchoFineTuner": ".finetuner",
     "EchoKNNAnomalyDetector": ".neighbors",
     "EchoKNNClassifier": ".neighbors",
     "EchoPretrainer": ".pretrainer",
