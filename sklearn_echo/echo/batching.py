@@ -295,6 +295,7 @@ def encode_chunks(
     pad_tolerance: float = 0.125,
     batch_workers: bool = True,
     progress=None,
+    prepare_workers: bool = True,
 ) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """Encode chunk jobs in large batches.
 
@@ -319,6 +320,10 @@ def encode_chunks(
         False runs one batch at a time over all threads.
     progress : tqdm-like, optional
         Updated with the number of chunks finished.
+    prepare_workers : bool, default=True
+        With batch workers, also compute the chunks' spectrograms in them,
+        one chunk per worker thread, instead of in the calling thread over all
+        threads (whose small operations wait for each other at every step).
 
     Returns
     -------
@@ -398,19 +403,45 @@ def encode_chunks(
             progress.update(len(per_job))
         pending, pending_tokens = [], 0
 
+    def patches_of(j):
+        job = jobs[j]
+        plan, _ = fenc.get(job.sample_rate)
+        return _chunk_patches(job, plan, cfg.patch_width, device).to(dtype)
+
+    def prepare_window(todo):
+        # With worker threads, each computes whole chunks' spectrograms on its one
+        # thread (no intra-op synchronisation on their small operations); the patch
+        # projection, a product, runs here over all threads as before.
+        nonlocal pending, pending_tokens
+        if prepare_in_workers:
+            patches = runner.map(patches_of, todo)
+        else:
+            patches = (patches_of(j) for j in todo)
+        for j, p in zip(todo, patches):
+            pending.append((j, encoder.embed(p, fenc.get(jobs[j].sample_rate)[1])))
+        pending_tokens = sum(seq.shape[0] * seq.shape[1] for _, seq in pending)
+
+    prepare_in_workers = runner.workers > 1 and prepare_workers
     try:
+        todo, todo_tokens = [], 0
         for j, job in enumerate(jobs):
-            plan, fpe = fenc.get(job.sample_rate)
-            patches = _chunk_patches(job, plan, cfg.patch_width, device).to(dtype)
-            seq = encoder.embed(patches, fpe)
-            pending.append((j, seq))
-            pending_tokens += seq.shape[0] * seq.shape[1]
-            if pending_tokens >= window:
+            todo.append(j)
+            todo_tokens += _sequence_tokens(job, fenc, cfg.patch_width)
+            if todo_tokens >= window:
+                prepare_window(todo)
+                todo, todo_tokens = [], 0
                 flush()
+        prepare_window(todo)
         flush()
     finally:
         runner.close()
     return results
+
+
+def _sequence_tokens(job: ChunkJob, fenc, patch_width: int) -> int:
+    """Tokens of a chunk's band sequences (bands x (CLS + patches)), known before any STFT."""
+    plan, _ = fenc.get(job.sample_rate)
+    return plan.n_bands * (1 + math.ceil(job.n_frames / patch_width))
 
 
 def combine_chunks(
