@@ -314,7 +314,12 @@ class ScannedSignals:
             self.skipped + other.skipped,
         )
 
-    def _signal(self, position: int) -> Signal:
+    def signal(self, position: int) -> Signal:
+        """Item ``position`` (0-based, in the order of `infos`), read again if it is a file.
+
+        A file whose channels, length or rate changed since it was scanned is
+        an error naming it, never different data.
+        """
         held = self._held.get(position)
         if held is not None:
             return held
@@ -346,7 +351,7 @@ class ScannedSignals:
             if block and max_samples is not None and size + n > max_samples:
                 yield block
                 block, size = [], 0
-            block.append(self._signal(position))
+            block.append(self.signal(position))
             size += n
         if block:
             yield block

@@ -148,7 +148,7 @@ class SignalSource:
         if hit is not None:
             self._kept.move_to_end(key)
             return hit
-        signal = self.scanned._signal(item.position)
+        signal = self.scanned.signal(item.position)
         x = np.ascontiguousarray(signal.data[item.channel], dtype=np.float32)
         hit = (x, signal_mean(x))
         self._kept[key] = hit
