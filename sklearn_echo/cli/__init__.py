@@ -34,6 +34,7 @@ import sys
 from . import (
     classify,
     dcase,
+    demo,
     detect,
     embed,
     export,
@@ -41,6 +42,7 @@ from . import (
     fit,
     info,
     monitor,
+    pretrain,
     score,
 )
 from .errors import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, CommandError, report
@@ -90,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = common_options()
-    for command in (embed, detect, classify, info, dcase, fit, finetune, score, monitor, export):
+    for command in (
+        embed, detect, classify, info, dcase, fit, finetune, score, monitor, export, pretrain, demo
+    ):
         command.register(sub, common)
     return parser
 
@@ -113,6 +117,9 @@ def main(argv=None) -> int:
     ``dcase ROOT... [--domain-banks] [--train-from-test F] [-o FILE.csv] [--scores-dir DIR]``
         The DCASE Task 2 evaluation (`sklearn_echo.evaluation.evaluate_dcase`):
         figures per section, machine and overall; official score files.
+    ``demo [--roc FILE.png]``
+        Anomaly detection on the bundled fan clips with the packaged
+        ``echo-demo`` model, offline: AUC, pAUC and a ROC plot.
     ``info [--rates HZ,...] [--json]``
         Checkpoint path, fingerprint, architecture; bands and embedding
         width per sampling rate.
