@@ -229,3 +229,10 @@ def test_bad_trainable():
         EchoFineTuner(trainable="some", max_steps=1, **FAST).fit(X, y)
     with pytest.raises(ValueError, match="between 1 and the encoder's 2 layers"):
         EchoFineTuner(trainable="last:3", max_steps=1, **FAST).fit(X, y)
+
+
+def test_bfloat16_autocast_trains():
+    X, y = _tones(n_per_class=2)
+    ft = EchoFineTuner(trainable="lora", lora_rank=2, max_steps=2, dtype="bfloat16", **FAST)
+    assert ft.fit(X, y).transform(X).shape == (4, ft.n_features_out_)
+    assert np.isfinite(ft.loss_curve_).all()
