@@ -19,12 +19,13 @@ import torch
 
 from ..device import resolve_device, resolve_dtype
 from .model import EchoConfig, EchoEncoder, default_num_heads
-from .models import DEFAULT_MODEL, HUB_FILENAME, MODEL_ALIASES
+from .models import DEFAULT_MODEL, HUB_FILENAME, MODEL_ALIASES, PACKAGED_MODELS
 
 __all__ = [
     "CheckpointError",
     "ModelNotAvailableError",
     "resolve_checkpoint",
+    "packaged_checkpoint",
     "read_state_dict",
     "infer_config",
     "load_encoder",
@@ -94,8 +95,9 @@ def resolve_checkpoint(
     ----------
     model : str or path-like, default="echo-small"
         A ``.safetensors`` or ``.pth`` file, a directory holding one
-        (``model.safetensors`` preferred), an alias (``"echo-small"``) or a
-        Hugging Face Hub repo id. Hub files go through ``huggingface_hub`` and
+        (``model.safetensors`` preferred), an alias (``"echo-small"``), the
+        packaged demonstration model ``"echo-demo"`` (read from the installed
+        package, never downloaded) or a Hugging Face Hub repo id. Hub files go through ``huggingface_hub`` and
         its cache, so ``HF_HUB_OFFLINE=1`` and ``HF_HUB_CACHE`` are honoured.
     revision : str, optional
         Hub branch, tag or commit to pin (ignored for local paths).
@@ -118,6 +120,8 @@ def resolve_checkpoint(
         return _resolve_local(Path(model).expanduser())
     if not isinstance(model, str) or not model:
         raise ValueError(f"model must be a path or a Hub repo id, got {model!r}")
+    if model in PACKAGED_MODELS:
+        return packaged_checkpoint(model)
     if model in MODEL_ALIASES:
         return _download(MODEL_ALIASES[model], revision, cache_dir)
     if _looks_like_path(model):
@@ -126,6 +130,28 @@ def resolve_checkpoint(
             return _resolve_local(path)
         raise FileNotFoundError(f"model file or directory not found: {model!r}")
     return _download(model, revision, cache_dir)
+
+
+def packaged_checkpoint(name: str) -> Path:
+    """Path of a checkpoint shipped inside the package (``PACKAGED_MODELS``), read offline.
+
+    Examples
+    --------
+    >>> from sklearn_echo.echo.checkpoint import packaged_checkpoint
+    >>> packaged_checkpoint("echo-demo").name
+    'echo-demo.safetensors'
+    """
+    if name not in PACKAGED_MODELS:
+        raise ValueError(
+            f"{name!r} is not a packaged model; packaged models: {', '.join(sorted(PACKAGED_MODELS))}"
+        )
+    path = Path(__file__).resolve().parents[1] / "assets" / PACKAGED_MODELS[name]
+    if not path.is_file():
+        raise ModelNotAvailableError(
+            f"the packaged model {name!r} is missing from this installation ({str(path)!r}); "
+            "reinstall sklearn-echo"
+        )
+    return path
 
 
 def _resolve_local(path: Path) -> Path:

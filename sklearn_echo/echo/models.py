@@ -1,12 +1,13 @@
 """The published ECHO models by name: aliases and Hub ids (importable without torch).
 
 ``DEFAULT_MODEL`` is what every estimator and command uses unless told
-otherwise; `MODEL_ALIASES` maps the short names to Hugging Face Hub repo ids.
+otherwise; `MODEL_ALIASES` maps the short names to Hugging Face Hub repo ids;
+`PACKAGED_MODELS` names the checkpoints shipped inside the package (no network).
 """
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_MODEL", "MODEL_ALIASES", "HUB_FILENAME"]
+__all__ = ["DEFAULT_MODEL", "HUB_FILENAME", "MODEL_ALIASES", "PACKAGED_MODELS"]
 
 DEFAULT_MODEL = "echo-small"
 """Model used when none is given."""
@@ -23,3 +24,14 @@ MODEL_ALIASES = {
 
 HUB_FILENAME = "model.safetensors"
 """File of a Hub repo that holds the encoder weights."""
+
+PACKAGED_MODELS = {
+    "echo-demo": "echo-demo.safetensors",
+}
+"""Short names of the checkpoints inside the package (``sklearn_echo/assets``), by file name.
+
+- ``echo-demo``: D = 128, 4 layers, 2 heads, 875,264 parameters (3.5 MB), pretrained
+  by the project on a few hundred openly licensed clips so that the package runs
+  offline out of the box (``sklearn-echo demo``). It is a demonstration model,
+  not a replacement for ``echo-small``: see ``sklearn_echo/assets/echo-demo.md``.
+"""
