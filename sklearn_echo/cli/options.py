@@ -134,8 +134,14 @@ def common_options() -> argparse.ArgumentParser:
     g.add_argument(
         "--dtype",
         default="float32",
-        choices=("float32", "bfloat16", "float16"),
-        help="compute precision (default: %(default)s)",
+        choices=("float32", "bfloat16", "float16", "int8"),
+        help="compute precision; int8 on CPUs with VNNI (default: %(default)s)",
+    )
+    g.add_argument(
+        "--backend",
+        default="torch",
+        help="torch, onnxruntime (exported on the fly) or an .onnx file written by "
+        "`sklearn-echo export` (default: %(default)s)",
     )
     g.add_argument(
         "--band-layout",
@@ -246,6 +252,7 @@ def make_embedder(args, **overrides):
         multichannel=args.multichannel,
         device=args.device,
         dtype=args.dtype,
+        backend=getattr(args, "backend", "torch"),
         batch_size=args.batch_size,
         cache=True if args.cache is None else args.cache,
         n_jobs=args.n_jobs,
