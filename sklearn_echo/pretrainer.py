@@ -103,7 +103,9 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
     min_bands, max_bands : int, default=2, 5
         Random bands per crop.
     cls_loss_weight : float, default=1.0
-        Weight of the utterance-level loss against the frame-level loss.
+        Weight of the utterance-level loss against the frame-level loss (EAT: 1;
+        as in EAT the utterance loss is summed over the sequences of a batch
+        while the frame loss is averaged over the masked patches).
     dropout : float, default=0.0
         Dropout of the student's Transformer layers (EAT's released configuration: 0).
     validation_fraction : float, default=None

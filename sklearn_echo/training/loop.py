@@ -11,7 +11,9 @@ optimiser step on a batch from `sklearn_echo.training.data`:
    which it sees only the CLS token and the visible patches (EAT);
 3. the decoder predicts the targets at the masked patches (frame loss) and
    the student's CLS output regresses the targets' mean over time
-   (utterance loss); both are mean squared errors, summed with a weight;
+   (utterance loss); squared errors scaled by ``1 / sqrt(D)`` as in EAT, the
+   frame loss averaged over masked patches, the utterance loss summed over
+   the sequences (EAT's weighting) and multiplied by ``cls_loss_weight``;
 4. gradients are clipped, AdamW steps, the teacher moves towards the student.
 
 The losses are normalised by counts summed over all ranks, so ``N`` processes
@@ -35,7 +37,7 @@ from ..echo.spectrogram import frequency_encoding
 from .decoder import PatchDecoder
 from .distributed import DistContext
 from .optim import make_optimizer, warmup_cosine
-from .teacher import ema_decay_at, ema_update, make_targets
+from .teacher import ema_decay_at, ema_update, make_targets, teacher_layers
 
 __all__ = ["Pretraining", "Recipe", "StateMismatchError", "Student"]
 
@@ -182,23 +184,43 @@ class Pretraining:
         clones = keep.shape[0] // patches.shape[0]
         with self._autocast():
             with torch.no_grad():
-                _, layers = self.teacher(self.teacher.embed(patches, fe), return_layers=True)
+                layers = teacher_layers(self.teacher, self.teacher.embed(patches, fe))
                 y = make_targets([h[:, 1:] for h in layers], self.recipe.top_k_layers)
             cls, pred = model(patches, fe, keep, clones)
         y = y.repeat_interleave(clones, 0)
-        d = y.shape[-1]
         frame = (pred.float() - y).pow(2)[masked].sum()
         utter = (cls.float() - y.mean(dim=1)).pow(2).sum()
-        counts = torch.tensor([float(masked.sum()) * d, float(cls.shape[0]) * d],
-                              dtype=torch.float64)
+        counts = torch.tensor([float(masked.sum()), float(cls.shape[0])], dtype=torch.float64)
         return frame, utter, counts
 
     def _combine(self, frame, utter, counts):
-        frame_n, cls_n = counts.tolist()
+        """EAT's loss: squared errors scaled by ``1 / sqrt(D)``, summed over channels.
+
+        The frame loss is averaged over the masked patches; the utterance loss
+        is summed over the (cloned) sequences, as EAT weights it by the number
+        of masked patches before the division by that number.
+        """
+        frame_n, _ = counts.tolist()
+        scale = self.config.embed_dim ** -0.5
         loss = frame / max(frame_n, 1.0)
         if self.recipe.cls_loss_weight:
-            loss = loss + self.recipe.cls_loss_weight * utter / max(cls_n, 1.0)
-        return loss
+            loss = loss + self.recipe.cls_loss_weight * utter
+        return loss * scale
+
+    @torch.no_grad()
+    def _zero_key_bias_grads(self):
+        """Zero the gradient of every attention key bias (exactly zero in exact arithmetic).
+
+        A bias added to every key shifts all of a query's scores by the same
+        amount, which the softmax cancels; its computed gradient is rounding
+        noise, which Adam (dividing by the gradient's own size) would turn into
+        updates of the learning rate's size that differ between processes.
+        """
+        d = self.config.embed_dim
+        for layer in self.student.encoder.encoder.layers:
+            grad = layer.self_attn.in_proj_bias.grad
+            if grad is not None:
+                grad[d : 2 * d] = 0.0
 
     # ------------------------------------------------------------------ training
     def step(self, batch) -> float:
@@ -211,6 +233,7 @@ class Pretraining:
         loss = self._combine(frame, utter, total) * self.dist.world_size
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self._zero_key_bias_grads()
         if self.recipe.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.student.parameters(), self.recipe.max_grad_norm)
         self.optimizer.step()

@@ -4,7 +4,9 @@
 with ``a`` annealed linearly from ``ema_decay`` to ``ema_end_decay`` over
 ``anneal_steps`` steps (EAT: 0.9998 to 0.99999). The targets are EAT's: the
 average of the teacher's top-k layer outputs, each instance-normalised over
-time, then layer-normalised.
+time, then layer-normalised. A layer's output is, as in EAT (data2vec 2.0's
+``ffn_targets``, its default), the feed-forward block's output before the
+residual addition and the layer's last normalisation (`teacher_layers`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ema_decay_at", "ema_update", "make_targets"]
+__all__ = ["ema_decay_at", "ema_update", "make_targets", "teacher_layers"]
 
 
 def ema_decay_at(step: int, start: float, end: float, anneal_steps: int) -> float:
@@ -68,3 +70,36 @@ def make_targets(layer_outputs, top_k: int | None = None) -> torch.Tensor:
         total = y if total is None else total + y
     total = total / len(chosen)
     return F.layer_norm(total, total.shape[-1:])
+
+
+@torch.no_grad()
+def teacher_layers(encoder: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """Every layer's feed-forward output for the embedded sequences ``x`` (N, L, D).
+
+    The encoder's post-norm layers compute ``h = norm1(x + attention(x))``,
+    ``f = linear2(gelu(linear1(h)))`` and ``norm2(h + f)``; EAT's targets are
+    the ``f`` of every layer (evaluation mode: no dropout, no padding).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_echo.echo.model import EchoConfig, EchoEncoder
+    >>> from sklearn_echo.training.teacher import teacher_layers
+    >>> enc = EchoEncoder(EchoConfig(embed_dim=32, depth=2, num_heads=2, ffn_dim=64)).eval()
+    >>> [f.shape for f in teacher_layers(enc, torch.randn(3, 5, 32))]
+    [torch.Size([3, 5, 32]), torch.Size([3, 5, 32])]
+    """
+    outputs = []
+    n, length, dim = x.shape
+    for layer in encoder.encoder.layers:
+        attn = layer.self_attn
+        heads = attn.num_heads
+        qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+        q, k, v = qkv.view(n, length, 3, heads, dim // heads).permute(2, 0, 3, 1, 4).unbind(0)
+        a = F.scaled_dot_product_attention(q, k, v)
+        a = attn.out_proj(a.transpose(1, 2).reshape(n, length, dim))
+        h = layer.norm1(x + a)
+        f = layer.linear2(F.gelu(layer.linear1(h)))
+        outputs.append(f)
+        x = layer.norm2(h + f)
+    return outputs
