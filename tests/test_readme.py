@@ -46,7 +46,7 @@ def test_setup_section_is_kept(readme):
     setup = re.search(r"^## Set up\n(.*?)(?=^## )", readme, flags=re.S | re.M).group(1)
     block = re.search(r"<!-- setup-commands -->\n```bash\n(.*?)```\n<!-- /setup-commands -->", setup, re.S)
     assert block.group(1).splitlines() == [
-        'pip install torch==2.13.0 && pip install -e ".[test]"',
+        'pip install torch==2.13.0 && pip install -e ".[test]" && sklearn-echo demo',
         "python -m pytest -q",
     ]
 
