@@ -202,7 +202,8 @@ def task_compressor(start, modes, args):
 
 
 def _table(title, rows):
-    cols = [c for c in next(iter(rows.values())) if c != "seconds"] + ["fine-tuning s"]
+    cols = [c for c in dict.fromkeys(k for row in rows.values() for k in row) if c != "seconds"]
+    cols.append("fine-tuning s")
     print(f"\n{title}\n| encoder | " + " | ".join(cols) + " |")
     print("|---|" + "---|" * len(cols))
     for mode, row in rows.items():
