@@ -365,3 +365,20 @@ def test_detects_abnormal_fan_sounds_mimii():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert (det.predict(A) == -1).mean() > (det.predict(N[10:]) == -1).mean()
+
+
+def test_training_labels_ignore_uses_every_row_whatever_y_holds():
+    """y of a pipeline may serve an earlier step (a fine-tuner's attributes): ignored on request."""
+    from sklearn_echo import EchoKNNAnomalyDetector
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((12, 16)).astype(np.float32)
+    Q = rng.standard_normal((5, 16)).astype(np.float32)
+    plain = EchoKNNAnomalyDetector().fit(X).score_samples(Q)
+    attributes = np.array(["pat_00", "pat_01", "pat_02"] * 4)
+    ignoring = EchoKNNAnomalyDetector(training_labels="ignore")
+    np.testing.assert_array_equal(ignoring.fit(X, attributes).score_samples(Q), plain)
+    # integer attributes: class 1 stays in the bank too
+    np.testing.assert_array_equal(ignoring.fit(X, np.arange(12) % 3).score_samples(Q), plain)
+    with pytest.raises(ValueError, match="y must be numeric"):
+        EchoKNNAnomalyDetector().fit(X, attributes)

@@ -79,6 +79,13 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
         before the minimum over banks is taken, so that a dense domain (many
         samples, small distances) does not dominate a sparse one. Needs at
         least two samples per domain.
+    training_labels : {"anomaly", "ignore"}, default="anomaly"
+        What ``y`` of `fit` means. ``"anomaly"``: 0 = normal, 1 = known anomaly
+        (kept out of the memory bank). ``"ignore"``: ``y`` is not used and every
+        training row is normal, for pipelines whose ``y`` serves an earlier step,
+        such as the auxiliary labels of `sklearn_echo.EchoFineTuner`
+        (``make_pipeline(EchoFineTuner(), EchoKNNAnomalyDetector(training_labels="ignore"))
+        .fit(X_normal, y_attributes)``).
     n_jobs : int, default=None
         Threads of the neighbour search, as scikit-learn counts them
         (``None``: 1 unless a ``joblib.parallel_config`` context says
@@ -122,7 +129,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
     --------
     sklearn.neighbors.LocalOutlierFactor : Its ``novelty=True`` conventions
         are followed here.
-    sklearn_echo.metrics.dcase_auc_pauc : AUC / pAUC of the anomaly scores.
+    sklearn_echo.metrics.dcase_auc : AUC of the anomaly scores (`sklearn_echo.metrics.dcase_pauc`: pAUC).
 
     Notes
     -----
@@ -209,6 +216,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
         ],
         "fpr": [Interval(Real, 0, 1, closed="neither"), None],
         "domain_normalization": ["boolean"],
+        "training_labels": [StrOptions({"anomaly", "ignore"})],
     }
 
     def __init__(
@@ -221,6 +229,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
         contamination="auto",
         fpr=None,
         domain_normalization=False,
+        training_labels="anomaly",
         n_jobs=None,
         random_state=None,
     ):
@@ -231,6 +240,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
         self.contamination = contamination
         self.fpr = fpr
         self.domain_normalization = domain_normalization
+        self.training_labels = training_labels
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -329,7 +339,7 @@ class EchoKNNAnomalyDetector(OutlierMixin, _EchoNeighborsBase):
 
     def _check_y(self, y, n):
         """Mask of the rows that go into the memory bank (``y != 1``)."""
-        if y is None:
+        if y is None or self.training_labels == "ignore":
             return np.ones(n, dtype=bool)
         y = column_or_1d(y, warn=True)
         if y.shape[0] != n:
