@@ -30,10 +30,10 @@ Run::
     python benchmarks/train_demo_model.py --evaluate-only # score the shipped file
     python benchmarks/train_demo_model.py --clips         # rewrite the demo clips
 
-Training and evaluation are seeded (``random_state=0``). Measured on 2 CPU cores
-shared with other jobs: 546 to 986 s of training (load average 13 to 15) and 1 to 3
-minutes of scoring; two runs of the same training code gave the same file (same
-SHA-256) and the same figures. The shipped file's figures and fingerprint are in
+Training and evaluation are seeded (``random_state=0``). Measured on this 2-core
+CPU: 16 s of training with nothing else running (546 to 986 s while other jobs
+loaded the cores to a load average of 13 to 15) and 1 to 3 minutes of scoring; two
+runs of the same training code gave the same file (same SHA-256) and the same figures. The shipped file's figures and fingerprint are in
 ``sklearn_echo/assets/echo-demo.md``.
 """
 
