@@ -11,9 +11,12 @@ detector on, four other normal clips and four abnormal ones to score.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.utils import Bunch
+
+if TYPE_CHECKING:
+    from sklearn.utils import Bunch
 
 __all__ = ["DEMO_SAMPLE_RATE", "demo_folder", "load_demo"]
 
@@ -66,6 +69,8 @@ def load_demo(*, as_arrays: bool = False) -> Bunch:
     >>> load_demo(as_arrays=True).train[0].shape
     (32000,)
     """
+    from sklearn.utils import Bunch  # scikit-learn loads pandas: only when the clips are asked for
+
     train_files = _clips("train_normal")
     normal, abnormal = _clips("test_normal"), _clips("test_abnormal")
     test_files = normal + abnormal
