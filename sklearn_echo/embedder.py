@@ -26,6 +26,29 @@ and checked once before the first block, so a bad file stops the call before any
 embedding is computed."""
 
 
+def check_echo_input(estimator, X, sample_rate, *, reset, mat_key="DE_time", csv_columns=None):
+    """`sklearn_echo.signals.check_signal_input` with ECHO's own limits, for every ECHO estimator.
+
+    Every signal must hold one 25 ms window and be sampled at `MIN_SAMPLE_RATE` Hz
+    or more (ECHO's 25 ms window and 10 ms hop); errors name the items.
+
+    Returns
+    -------
+    ScannedSignals
+    """
+    scanned = check_signal_input(
+        estimator, X, sample_rate, reset=reset, mat_key=mat_key, min_duration=WINDOW_SECONDS,
+        csv_columns=csv_columns,
+    )
+    low = [s.source for s in scanned.infos if s.sample_rate < MIN_SAMPLE_RATE]
+    if low:
+        raise SignalError(
+            f"sampling rate below {MIN_SAMPLE_RATE:g} Hz for {', '.join(low[:10])}: "
+            "ECHO's 25 ms window and 10 ms hop need at least 100 Hz"
+        )
+    return scanned
+
+
 class EchoEmbedder(TransformerMixin, BaseEstimator):
     """Fixed-width ECHO embeddings of machine signals (sound, vibration, any rate, any length).
 
@@ -280,21 +303,9 @@ class EchoEmbedder(TransformerMixin, BaseEstimator):
     def _load(self, X, sample_rate, *, reset: bool):
         """Validate X through the shared signal-input check; returns `ScannedSignals`."""
         rate = self.sample_rate if sample_rate is None else sample_rate
-        return self._check_rates(
-            check_signal_input(
-                self, X, rate, reset=reset, mat_key=self.mat_key, min_duration=WINDOW_SECONDS,
-                csv_columns=self.csv_columns,
-            )
+        return check_echo_input(
+            self, X, rate, reset=reset, mat_key=self.mat_key, csv_columns=self.csv_columns
         )
-
-    def _check_rates(self, signals):
-        low = [s.source for s in signals.infos if s.sample_rate < MIN_SAMPLE_RATE]
-        if low:
-            raise SignalError(
-                f"sampling rate below {MIN_SAMPLE_RATE:g} Hz for {', '.join(low[:10])}: "
-                "ECHO's 25 ms window and 10 ms hop need at least 100 Hz"
-            )
-        return signals
 
     def _check_channels(self, infos):
         """With ``multichannel="concatenate"``, every signal has the fitted channel count."""

@@ -16,10 +16,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .band_layout import LAYOUTS
-from .echo.bands import WINDOW_SECONDS
 from .echo.models import DEFAULT_MODEL
-from .pretrainer import MIN_SAMPLE_RATE, _check_writable, _data_fingerprint
-from .signals import SignalError, check_signal_input
+from .embedder import check_echo_input
+from .pretrainer import _check_writable, _data_fingerprint
 
 __all__ = ["EchoFineTuner", "combine_labels"]
 
@@ -320,16 +319,7 @@ class EchoFineTuner(ClassifierMixin, TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ input
     def _load(self, X, sample_rate, *, reset: bool):
         rate = self.sample_rate if sample_rate is None else sample_rate
-        scanned = check_signal_input(
-            self, X, rate, reset=reset, mat_key=self.mat_key, min_duration=WINDOW_SECONDS
-        )
-        low = [s.source for s in scanned.infos if s.sample_rate < MIN_SAMPLE_RATE]
-        if low:
-            raise SignalError(
-                f"sampling rate below {MIN_SAMPLE_RATE:g} Hz for {', '.join(low[:10])}: "
-                "ECHO's 25 ms window and 10 ms hop need at least 100 Hz"
-            )
-        return scanned
+        return check_echo_input(self, X, rate, reset=reset, mat_key=self.mat_key)
 
     def _labels(self, y, n: int) -> np.ndarray:
         if y is None:
@@ -539,24 +529,19 @@ class EchoFineTuner(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _model_file(self) -> str:
         """A file holding the fine-tuned encoder with SHA-256 ``model_fingerprint_``."""
         from .echo.checkpoint import checkpoint_fingerprint
-        from .training.export import save_encoder
+        from .training.export import save_by_fingerprint
 
         folder = Path(tempfile.gettempdir()) / "sklearn_echo_finetuned"
         final = folder / f"{getattr(self, 'model_fingerprint_', 'new')}.safetensors"
         if final.is_file() and checkpoint_fingerprint(final) == getattr(self, "model_fingerprint_", None):
             return str(final)
-        tmp = save_encoder(self.encoder_weights_, folder / f"tmp-{os.getpid()}-{id(self)}.safetensors",
-                           self._metadata())
-        final = folder / f"{checkpoint_fingerprint(tmp)}.safetensors"
-        os.replace(tmp, final)
-        return str(final)
+        return str(save_by_fingerprint(self.encoder_weights_, folder, self._metadata()))
 
     def _embedders(self):
         model = self._model_file()
         for emb in (self.embedder_, self.pooled_embedder_):
             if str(emb.model) != model:
-                emb.model = model
-                emb.__dict__.pop("_encoder_spec", None)
+                emb.model = model  # resolved again at next use (the model changed)
         return self.embedder_, self.pooled_embedder_
 
     # ------------------------------------------------------------------ sklearn API

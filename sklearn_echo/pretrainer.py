@@ -16,13 +16,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .band_layout import LAYOUTS
-from .echo.bands import WINDOW_SECONDS
 from .echo.models import DEFAULT_MODEL
-from .signals import SignalError, check_signal_input
+from .embedder import check_echo_input
 
 __all__ = ["EchoPretrainer"]
 
-MIN_SAMPLE_RATE = 100.0
 ENCODER_FILE = "encoder.safetensors"
 
 
@@ -314,16 +312,7 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ input
     def _load(self, X, sample_rate, *, reset: bool):
         rate = self.sample_rate if sample_rate is None else sample_rate
-        scanned = check_signal_input(
-            self, X, rate, reset=reset, mat_key=self.mat_key, min_duration=WINDOW_SECONDS
-        )
-        low = [s.source for s in scanned.infos if s.sample_rate < MIN_SAMPLE_RATE]
-        if low:
-            raise SignalError(
-                f"sampling rate below {MIN_SAMPLE_RATE:g} Hz for {', '.join(low[:10])}: "
-                "ECHO's 25 ms window and 10 ms hop need at least 100 Hz"
-            )
-        return scanned
+        return check_echo_input(self, X, rate, reset=reset, mat_key=self.mat_key)
 
     # ------------------------------------------------------------------ model
     def _initial_encoder(self, seed: int):
@@ -583,13 +572,10 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
         return str(target)
 
     def _temporary_file(self) -> str:
-        from .echo.checkpoint import checkpoint_fingerprint
+        from .training.export import save_by_fingerprint
 
         folder = Path(tempfile.gettempdir()) / "sklearn_echo_pretrained"
-        tmp = self.save(folder / f"tmp-{os.getpid()}-{id(self)}.safetensors")
-        final = folder / f"{checkpoint_fingerprint(tmp)}.safetensors"
-        os.replace(tmp, final)
-        return str(final)
+        return str(save_by_fingerprint(self.encoder_weights_, folder, self._metadata()))
 
     def _model_file(self) -> str:
         """A file holding the trained encoder, with SHA-256 ``model_fingerprint_``.

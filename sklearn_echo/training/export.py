@@ -77,6 +77,22 @@ def save_encoder(weights: dict, path: str | os.PathLike, metadata: dict | None =
     return path
 
 
+def save_by_fingerprint(weights: dict, folder: str | os.PathLike, metadata: dict | None = None) -> Path:
+    """`save_encoder` into ``folder`` under the file's own SHA-256: ``<sha256>.safetensors``.
+
+    Written to a temporary name first and renamed, so concurrent writers (joblib
+    workers, unpickled copies) never see a partial file; the same weights and
+    metadata always give the same name.
+    """
+    from ..echo.checkpoint import checkpoint_fingerprint
+
+    folder = Path(folder)
+    tmp = save_encoder(weights, folder / f"tmp-{os.getpid()}-{id(weights)}.safetensors", metadata)
+    final = folder / f"{checkpoint_fingerprint(tmp)}.safetensors"
+    os.replace(tmp, final)
+    return final
+
+
 def read_metadata(path: str | os.PathLike) -> dict:
     """The metadata `save_encoder` wrote (an empty dict for other checkpoints)."""
     from safetensors import safe_open
