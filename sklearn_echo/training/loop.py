@@ -113,7 +113,49 @@ def _check_shapes(model: nn.Module, state: dict, what: str):
         )
 
 
-class Pretraining:
+class TrainingRun:
+    """What every training run shares: validation bookkeeping and its state file.
+
+    A subclass (`Pretraining`, `sklearn_echo.training.supervised.SupervisedTraining`)
+    sets ``validation_curve``, ``best_validation``, ``stale``, ``optimizer``,
+    ``device`` and ``dist``, and defines ``state_dict`` / ``load_state_dict``.
+    """
+
+    def record_validation(self, value: float, tol: float) -> bool:
+        """Append a validation loss; True when it improved on the best by more than ``tol``."""
+        self.validation_curve.append(value)
+        if value < self.best_validation - tol:
+            self.best_validation = value
+            self.stale = 0
+            return True
+        self.stale += 1
+        return False
+
+    def learning_rate(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def save_state(self, directory, extra: dict | None = None) -> Path | None:
+        """Write the training state to ``directory/state.pt`` (rank 0 only; atomic)."""
+        if not self.dist.is_main:
+            return None
+        state = self.state_dict()
+        state.update(extra or {})
+        path = Path(directory) / STATE_FILE
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+        return path
+
+    def load_state(self, directory) -> bool:
+        """Continue from ``directory/state.pt`` if it exists; True when a state was loaded."""
+        path = Path(directory) / STATE_FILE
+        if not path.is_file():
+            return False
+        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+        return True
+
+
+class Pretraining(TrainingRun):
     """Student, teacher, decoder, optimiser and schedule of one training run.
 
     Parameters
@@ -260,16 +302,6 @@ class Pretraining:
         self.student.train()
         return float(self._combine(torch.tensor(frames), torch.tensor(utters), counts))
 
-    def record_validation(self, value: float, tol: float) -> bool:
-        """Append a validation loss; True when it improved on the best by more than ``tol``."""
-        self.validation_curve.append(value)
-        if value < self.best_validation - tol:
-            self.best_validation = value
-            self.stale = 0
-            return True
-        self.stale += 1
-        return False
-
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
         """Everything needed to continue bit for bit (tensors and plain values only)."""
@@ -308,32 +340,9 @@ class Pretraining:
         self.validation_curve = [float(v) for v in state["validation_curve"]]
         self.best_validation = float(state["best_validation"])
         self.stale = int(state["stale"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-
-    def save_state(self, directory) -> Path | None:
-        """Write the training state to ``directory/state.pt`` (rank 0 only; atomic)."""
-        if not self.dist.is_main:
-            return None
-        path = Path(directory) / STATE_FILE
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
-        return path
-
-    def load_state(self, directory) -> bool:
-        """Continue from ``directory/state.pt`` if it exists; True when a state was loaded."""
-        path = Path(directory) / STATE_FILE
-        if not path.is_file():
-            return False
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        state["torch_rng"] = state["torch_rng"].cpu()
-        self.load_state_dict(state)
-        return True
-
-    def learning_rate(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
 
     def teacher_arrays(self) -> dict[str, np.ndarray]:
         from .export import encoder_arrays

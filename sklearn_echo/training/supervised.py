@@ -25,9 +25,7 @@ stopping, progress bar, checkpoints) for either.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,7 +36,7 @@ from ..echo.spectrogram import echo_spectrogram, frequency_encoding
 from .arcface import ArcFaceHead, mixup_arcface_loss
 from .data import PretrainingDataset
 from .distributed import DistContext
-from .loop import STATE_FILE, _check_shapes
+from .loop import TrainingRun, _check_shapes
 from .optim import make_optimizer, warmup_cosine
 
 __all__ = [
@@ -182,7 +180,7 @@ class _Model(nn.Module):
         return pooled, self.head.cosine(pooled)
 
 
-class SupervisedTraining:
+class SupervisedTraining(TrainingRun):
     """Encoder, angular-margin head, optimiser and schedule of one fine-tuning run.
 
     Parameters
@@ -318,20 +316,6 @@ class SupervisedTraining:
         self.validation_accuracy.append(float(counts[1] / max(float(counts[0]), 1.0)))
         return loss / max(float(counts[0]), 1.0)
 
-    def record_validation(self, value: float, tol: float) -> bool:
-        """Append a validation loss; True when it improved on the best by more than ``tol``."""
-        self.validation_curve.append(value)
-        if value < self.best_validation - tol:
-            self.best_validation = value
-            self.stale = 0
-            return True
-        self.stale += 1
-        return False
-
-    def learning_rate(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
-
-    # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
         return {
             "step": self.step_count,
@@ -362,26 +346,6 @@ class SupervisedTraining:
         self.best_validation = float(state["best_validation"])
         self.stale = int(state["stale"])
         torch.set_rng_state(state["torch_rng"].cpu())
-
-    def save_state(self, directory, extra: dict | None = None) -> Path | None:
-        """Write ``directory/state.pt`` (rank 0 only; atomic)."""
-        if not self.dist.is_main:
-            return None
-        state = self.state_dict()
-        state.update(extra or {})
-        path = Path(directory) / STATE_FILE
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-        return path
-
-    def load_state(self, directory) -> bool:
-        """Continue from ``directory/state.pt`` if it exists; True when a state was loaded."""
-        path = Path(directory) / STATE_FILE
-        if not path.is_file():
-            return False
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
-        return True
 
 
 def run_steps(run, loader, *, total: int, val_batches=(), validation_interval: int = 50,
