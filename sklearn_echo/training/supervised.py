@@ -158,6 +158,23 @@ def fixed_labelled_batches(source, items, labels, crop_frames: int, batch_size: 
     return batches
 
 
+@torch.no_grad()
+def zero_key_bias_grads(encoder) -> None:
+    """Zero the gradient of every attention key bias of ``encoder`` (exactly zero in exact arithmetic).
+
+    A bias added to every key shifts all of a query's scores by the same
+    amount, which the softmax cancels; its computed gradient is rounding
+    noise, which Adam (dividing by the gradient's own size) would turn into
+    updates of the learning rate's size that depend on how the batch is
+    summed (one process or several).
+    """
+    d = encoder.config.embed_dim
+    for layer in encoder.encoder.layers:
+        grad = layer.self_attn.in_proj_bias.grad
+        if grad is not None:
+            grad[d : 2 * d] = 0.0
+
+
 def pool_bands(cls: torch.Tensor, owner: torch.Tensor, n: int) -> torch.Tensor:
     """Mean of the band CLS outputs (S, D) of each of ``n`` examples -> (n, D)."""
     total = cls.new_zeros(n, cls.shape[1]).index_add_(0, owner, cls)
@@ -292,6 +309,7 @@ class SupervisedTraining(TrainingRun):
         scaled = loss / max(float(total[0]), 1.0) * self.dist.world_size
         self.optimizer.zero_grad(set_to_none=True)
         scaled.backward()
+        zero_key_bias_grads(self.encoder)
         if self.recipe.max_grad_norm:
             params = [p for p in self.net.parameters() if p.requires_grad]
             torch.nn.utils.clip_grad_norm_(params, self.recipe.max_grad_norm)
