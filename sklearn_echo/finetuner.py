@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import warnings
 from numbers import Integral, Real
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .band_layout import LAYOUTS
@@ -323,8 +326,24 @@ class EchoFineTuner(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def _labels(self, y, n: int) -> np.ndarray:
         if y is None:
-            raise ValueError("EchoFineTuner.fit needs labels y (one per signal of X); got y=None")
+            raise ValueError(
+                "EchoFineTuner.fit requires y to be passed, but the target y is None: give one "
+                "label per signal of X"
+            )
+        y = _single_column(y)
         labels = combine_labels(y)
+        try:
+            values = np.asarray(y)
+        except ValueError:  # rows of different lengths: not numbers
+            values = np.asarray([], dtype=object)
+        if values.dtype.kind == "f":
+            rows = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
+            if rows.size:
+                raise ValueError(
+                    f"y has an infinite label in row {rows[0]}: labels are classes (strings or "
+                    "whole numbers)"
+                )
+            check_classification_targets(values)  # numbers that are not whole: "continuous"
         if len(labels) != n:
             raise ValueError(
                 f"y has {len(labels)} labels but X has {n} signals: give exactly one label per signal"
@@ -554,6 +573,11 @@ class EchoFineTuner(ClassifierMixin, TransformerMixin, BaseEstimator):
         scanned = self._load(X, sample_rate, reset=True)
         if not len(scanned):
             raise ValueError("EchoFineTuner.fit needs at least two signals; X is empty")
+        if len(scanned) < 2:
+            raise ValueError(
+                "EchoFineTuner.fit needs signals of at least 2 classes, so at least 2 signals; "
+                "X has 1 signal (n_samples=1)"
+            )
         encoded = self._labels(y, len(scanned))
         dist = self._train(scanned, encoded)
         path = self._model_file()
@@ -621,18 +645,27 @@ class EchoFineTuner(ClassifierMixin, TransformerMixin, BaseEstimator):
         return z @ w.T
 
     def decision_function(self, X, sample_rate=None):
-        """The head's logits ``arcface_scale * cos(theta_j)`` (no margin), (n_signals, n_classes)."""
-        return self.arcface_scale * self._cosines(X, sample_rate)
+        """The head's logits ``arcface_scale * cos(theta_j)`` (no margin).
+
+        Returns
+        -------
+        ndarray of shape (n_signals, n_classes), or (n_signals,) with 2 classes
+            With 2 classes, as scikit-learn's binary classifiers: the second
+            class's logit minus the first's (positive: ``classes_[1]``).
+        """
+        logits = self.arcface_scale * self._cosines(X, sample_rate)
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
     def predict_proba(self, X, sample_rate=None):
-        """Softmax of `decision_function`."""
-        logits = self.decision_function(X, sample_rate)
+        """Softmax of the head's logits ``arcface_scale * cos(theta_j)``, (n_signals, n_classes)."""
+        logits = self.arcface_scale * self._cosines(X, sample_rate)
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
 
     def predict(self, X, sample_rate=None):
         """The class whose weight is closest in angle to the pooled embedding."""
+        check_is_fitted(self, "embedder_")
         return self.classes_[np.argmax(self._cosines(X, sample_rate), axis=1)]
 
     def get_feature_names_out(self, input_features=None):
@@ -649,6 +682,26 @@ class EchoFineTuner(ClassifierMixin, TransformerMixin, BaseEstimator):
         tags.requires_fit = True
         tags.non_deterministic = False
         return tags
+
+
+def _single_column(y):
+    """A 2-D ``y`` of one column as 1-D (its labels keep their type), with scikit-learn's warning."""
+    shape = getattr(y, "shape", None)
+    if shape is None:
+        try:
+            shape = np.shape(np.asarray(y, dtype=object))
+        except ValueError:
+            return y
+    if len(shape) != 2 or shape[1] != 1:
+        return y
+    warnings.warn(
+        "A column-vector y was passed when a 1d array was expected: its single column is taken "
+        "as the labels (the columns of a wider y are joined into one class); pass y as a 1-D "
+        "array to avoid this warning",
+        DataConversionWarning,
+        stacklevel=4,
+    )
+    return y.iloc[:, 0] if hasattr(y, "iloc") else np.asarray(y)[:, 0]
 
 
 def head_path(path) -> Path:
