@@ -39,7 +39,7 @@ from .distributed import DistContext
 from .optim import make_optimizer, warmup_cosine
 from .teacher import ema_decay_at, ema_update, make_targets, teacher_layers
 
-__all__ = ["Pretraining", "Recipe", "StateMismatchError", "Student"]
+__all__ = ["Pretraining", "Recipe", "StateMismatchError", "Student", "zero_key_bias_grads"]
 
 STATE_FILE = "state.pt"
 
@@ -68,6 +68,23 @@ class Recipe:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@torch.no_grad()
+def zero_key_bias_grads(encoder) -> None:
+    """Zero the gradient of every attention key bias of ``encoder`` (exactly zero in exact arithmetic).
+
+    A bias added to every key shifts all of a query's scores by the same
+    amount, which the softmax cancels; its computed gradient is rounding
+    noise, which Adam (dividing by the gradient's own size) would turn into
+    updates of the learning rate's size that depend on how the batch is
+    summed (one process or several).
+    """
+    d = encoder.config.embed_dim
+    for layer in encoder.encoder.layers:
+        grad = layer.self_attn.in_proj_bias.grad
+        if grad is not None:
+            grad[d : 2 * d] = 0.0
 
 
 class Student(nn.Module):
@@ -249,21 +266,6 @@ class Pretraining(TrainingRun):
             loss = loss + self.recipe.cls_loss_weight * utter
         return loss * scale
 
-    @torch.no_grad()
-    def _zero_key_bias_grads(self):
-        """Zero the gradient of every attention key bias (exactly zero in exact arithmetic).
-
-        A bias added to every key shifts all of a query's scores by the same
-        amount, which the softmax cancels; its computed gradient is rounding
-        noise, which Adam (dividing by the gradient's own size) would turn into
-        updates of the learning rate's size that differ between processes.
-        """
-        d = self.config.embed_dim
-        for layer in self.student.encoder.encoder.layers:
-            grad = layer.self_attn.in_proj_bias.grad
-            if grad is not None:
-                grad[d : 2 * d] = 0.0
-
     # ------------------------------------------------------------------ training
     def step(self, batch) -> float:
         """One optimiser step on ``batch``; returns the (global) loss."""
@@ -275,7 +277,7 @@ class Pretraining(TrainingRun):
         loss = self._combine(frame, utter, total) * self.dist.world_size
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self._zero_key_bias_grads()
+        zero_key_bias_grads(self.student.encoder)
         if self.recipe.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.student.parameters(), self.recipe.max_grad_norm)
         self.optimizer.step()

@@ -36,7 +36,7 @@ from ..echo.spectrogram import echo_spectrogram, frequency_encoding
 from .arcface import ArcFaceHead, mixup_arcface_loss
 from .data import PretrainingDataset
 from .distributed import DistContext
-from .loop import TrainingRun, _check_shapes
+from .loop import TrainingRun, _check_shapes, zero_key_bias_grads
 from .optim import make_optimizer, warmup_cosine
 
 __all__ = [
@@ -156,23 +156,6 @@ def fixed_labelled_batches(source, items, labels, crop_frames: int, batch_size: 
                                                   band_width, patch_width))
         batches.append(collate_labelled(examples, [labels[it.position] for it in chunk]))
     return batches
-
-
-@torch.no_grad()
-def zero_key_bias_grads(encoder) -> None:
-    """Zero the gradient of every attention key bias of ``encoder`` (exactly zero in exact arithmetic).
-
-    A bias added to every key shifts all of a query's scores by the same
-    amount, which the softmax cancels; its computed gradient is rounding
-    noise, which Adam (dividing by the gradient's own size) would turn into
-    updates of the learning rate's size that depend on how the batch is
-    summed (one process or several).
-    """
-    d = encoder.config.embed_dim
-    for layer in encoder.encoder.layers:
-        grad = layer.self_attn.in_proj_bias.grad
-        if grad is not None:
-            grad[d : 2 * d] = 0.0
 
 
 def pool_bands(cls: torch.Tensor, owner: torch.Tensor, n: int) -> torch.Tensor:
