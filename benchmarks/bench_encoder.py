@@ -30,6 +30,26 @@ time (best run; threads waiting on each other count as busy).
 
 x-real-time (xRT) = seconds of audio per second of wall-clock compute.
 
+Ceiling (``--ceiling``): how fast any bfloat16 (and int8) encoder could be on this CPU,
+on the workloads' real sequence lengths, every layer but the CLS-only last one. Two
+bounds, printed side by side:
+
+  products alone  every FLOP of a layer (projections, feed-forward block and attention's
+                  two products, ``4 L D`` per token) and the patch projection at the best
+                  measured speed of a layer's large bfloat16 products; softmax, norms,
+                  GELU and residual additions left out. No bfloat16 encoder can be faster.
+  tight           the four weight products at that same rate, plus attention (scores,
+                  softmax, weighted sum) timed per sequence length with the fastest of
+                  torch SDPA, baddbmm + float32 softmax + bmm and baddbmm + bfloat16
+                  softmax + bmm, plus each layer's elementwise work (two LayerNorms, the
+                  GELU, two residual additions), each timed alone at its best: the
+                  encoder built from the fastest measured kernels.
+
+Each prints (a)'s time over the bound (the ceiling of (c)/(a)) and the share of the
+bound (c) reaches; the tight one also its breakdown (products / attention /
+elementwise). For (d) the weight products run at the int8 rate, attention in bfloat16
+and the elementwise work in float32, as in the int8 encoder.
+
 Peak memory: every (method, workload) pair is also run once in a fresh subprocess;
 "peak RSS" is that process's high-water resident set (``VmHWM`` in /proc/self/status,
 falling back to ``resource.getrusage``): the whole process, i.e. interpreter, torch,
@@ -43,7 +63,7 @@ Usage::
     python benchmarks/bench_encoder.py --quick         # smoke test, < 1 minute
     python benchmarks/bench_encoder.py --long          # 60 min at 48 kHz, peak RSS
     python benchmarks/bench_encoder.py --ablate        # each fast path on/off, batch sizes
-    python benchmarks/bench_encoder.py --ceiling       # the fastest any bf16 / int8 encoder could be
+    python benchmarks/bench_encoder.py --ceiling       # the fastest any bf16 / int8 encoder could be (two bounds)
     python benchmarks/bench_encoder.py --methods a,c,d # a subset of the methods
     python benchmarks/bench_encoder.py --repeats 5 --threads 2 --device cpu
 """
@@ -51,8 +71,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import copy
+import dataclasses
 import json
 import os
 import platform
@@ -69,20 +89,20 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from reference_loop import ReferenceEcho, check_against_fixture  # noqa: E402
+from reference_loop import ReferenceEcho, check_against_fixture
 
-from sklearn_echo.echo.batching import (  # noqa: E402
+from sklearn_echo.echo.bands import band_plan
+from sklearn_echo.echo.batching import (
     _BatchRunner,
     combine_chunks,
     default_batch_tokens,
     encode_chunks,
     plan_chunks,
 )
-from sklearn_echo.echo.kernels import KernelOptions  # noqa: E402
-from sklearn_echo.echo.quantize import Int8Linear, quantize_encoder  # noqa: E402
-from sklearn_echo.echo.pipeline import embed_signals  # noqa: E402
-from sklearn_echo.echo.model import EchoConfig, EchoEncoder  # noqa: E402
-from sklearn_echo.echo.bands import band_plan  # noqa: E402
+from sklearn_echo.echo.kernels import KernelOptions
+from sklearn_echo.echo.model import EchoConfig, EchoEncoder
+from sklearn_echo.echo.pipeline import embed_signals
+from sklearn_echo.echo.quantize import Int8Linear, quantize_encoder
 
 CWRU_48K = HERE.parent / ".." / "shared" / "data" / "cwru" / "normal" / "normal_0_97.mat"
 ALL_METHODS = ("a", "b", "c", "d", "e", "e8")
@@ -254,7 +274,7 @@ def child_memory(method: str, name: str, quick: bool, device: str, threads: int 
 
 def spawn(args_list, timeout=1800):
     cmd = [sys.executable, str(Path(__file__).resolve()), *args_list]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -398,9 +418,9 @@ def fidelity_report(onnx: bool):
     ref = embed_signals(f32, cases)
     small_sigs = workload("mixed", True)[:4]
     small_ref = embed_signals(small_f32, small_sigs)
-    for name in variants:
+    for name, variant in variants.items():
         fixture_cos = min(_band_cos(a.utterance, b.utterance, 128)
-                          for a, b in zip(ref, embed_signals(variants[name], cases)))
+                          for a, b in zip(ref, embed_signals(variant, cases)))
         small_cos = min(_band_cos(a.utterance, b.utterance, 384)
                         for a, b in zip(small_ref, embed_signals(small[name], small_sigs)))
         print(f"{name:18s} 12 fixture cases: {fixture_cos:.5f}; ECHO-Small size, fixture weights "
@@ -623,7 +643,7 @@ def gemm_seconds_per_token(config: EchoConfig, dtype, repeats: int) -> tuple[flo
     for rows in (2048, 4096, 8192):
         inputs = [torch.randn(rows, w.shape[1]).to(dtype) for w in weights]
 
-        def one(_):
+        def one(_, inputs=inputs):
             for x, w in zip(inputs, weights):
                 torch.nn.functional.linear(x, w)
 
@@ -653,7 +673,7 @@ def int8_seconds_per_token(config: EchoConfig, repeats: int) -> tuple[float, str
     for rows in (2048, 4096, 8192):
         inputs = [torch.randn(rows, layer.in_features) for layer in layers]
 
-        def one(_):
+        def one(_, inputs=inputs):
             for x, layer in zip(inputs, layers):
                 layer(x)
 
@@ -674,17 +694,179 @@ def int8_seconds_per_token(config: EchoConfig, repeats: int) -> tuple[float, str
     return best, how
 
 
-def main_ceiling(args):
-    """The fastest possible bfloat16 encoder against the measured reference loop.
+def _fastest_per_item(make_call, items: int, repeats: int) -> tuple[float, int]:
+    """Fastest measured seconds per item of the calls ``make_call()`` returns.
 
-    An utterance pass must run every token through the products of every layer
-    but the last (whose CLS-only form costs almost nothing): the projections,
-    the feed-forward block and attention, plus the patch projection. Counted at
-    the best measured bfloat16 speed of a layer's large products (attention's
-    small products run slower than that, so this is generous), with norms,
-    activations, softmax and the spectrogram left out, that time is a lower bound
-    for any bfloat16 encoder, and ``(a) / bound`` an upper bound of (c)/(a) on this
-    machine.
+    Each call handles ``items`` items (sequences or rows). Tried as
+    ``embed_signals`` may run them: one call per thread with the threads side by
+    side (each with its own inputs), and one call over all threads; the faster
+    wins. Returns the seconds per item and the number of calls side by side.
+    """
+    threads = torch.get_num_threads()
+    best, best_workers = float("inf"), 1
+    for workers in sorted({1, threads}):
+        calls = [make_call() for _ in range(workers)]
+        runner = _BatchRunner(workers, max(1, threads // workers))
+
+        def run(call):
+            with torch.inference_mode():
+                call()
+
+        try:
+            runner.map(run, calls)  # warm-up
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                runner.map(run, calls)
+                per_item = (time.perf_counter() - t0) / (items * workers)
+                if per_item < best:
+                    best, best_workers = per_item, workers
+        finally:
+            runner.close()
+    return best, best_workers
+
+
+def _attention_sdpa(q, k, v):
+    return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+
+def _attention_bmm(q, k, v, float32_softmax: bool):
+    n, h, length, hd = q.shape
+    scores = torch.baddbmm(
+        q.new_empty(()).expand(n * h, length, length),
+        q.reshape(n * h, length, hd),
+        k.reshape(n * h, length, hd).transpose(1, 2),
+        beta=0.0,
+        alpha=hd**-0.5,
+    )
+    if float32_softmax:
+        weights = torch.softmax(scores.float(), dim=-1).to(q.dtype)
+    else:
+        weights = torch.softmax(scores, dim=-1)
+    return torch.bmm(weights, v.reshape(n * h, length, hd))
+
+
+ATTENTION_KERNELS = {
+    "SDPA": _attention_sdpa,
+    "baddbmm + float32 softmax + bmm": lambda q, k, v: _attention_bmm(q, k, v, True),
+    "baddbmm + bfloat16 softmax + bmm": lambda q, k, v: _attention_bmm(q, k, v, False),
+}
+# Tokens per attention call tried: the pipeline's CPU batch and a larger one
+# (a few hundred short sequences).
+ATTENTION_BATCH_TOKENS = (4096, 16384)
+
+
+def attention_seconds(lengths, config: EchoConfig, repeats: int, dtype=torch.bfloat16):
+    """Measured time of one full layer's attention over these sequences, per kernel.
+
+    For every distinct length ``L`` (sequences of one length need no mask), q, k and v
+    of shape (sequences, heads, L, head_dim) in ``dtype`` go through each kernel of
+    `ATTENTION_KERNELS` (scores, softmax, weighted sum; no projections), in batches
+    of ``min(count, batch_tokens // L)`` sequences for each ``batch_tokens`` of
+    `ATTENTION_BATCH_TOKENS`, with the threads as in `_fastest_per_item`; the
+    fastest seconds per sequence of each kernel times the number of sequences of
+    that length gives the kernel's time.
+
+    Returns ``(best, per_kernel)``: the workload's time with the fastest kernel at
+    each length, and each kernel's own total.
+    """
+    h = config.num_heads
+    hd = config.embed_dim // h
+    counts: dict[int, int] = {}
+    for n in lengths:
+        counts[n] = counts.get(n, 0) + 1
+    per_kernel = dict.fromkeys(ATTENTION_KERNELS, 0.0)
+    best = 0.0
+    g = torch.Generator().manual_seed(0)
+    for length, count in sorted(counts.items()):
+        sizes = sorted({min(count, max(1, bt // length)) for bt in ATTENTION_BATCH_TOKENS})
+        at_length = {}
+        for name, kernel in ATTENTION_KERNELS.items():
+            fastest = float("inf")
+            for size in sizes:
+
+                def make_call(size=size, kernel=kernel, length=length):
+                    q, k, v = (torch.randn(size, h, length, hd, generator=g).to(dtype) for _ in range(3))
+                    return lambda: kernel(q, k, v)
+
+                fastest = min(fastest, _fastest_per_item(make_call, size, repeats)[0])
+            at_length[name] = fastest * count
+            per_kernel[name] += fastest * count
+        best += min(at_length.values())
+    return best, per_kernel
+
+
+def elementwise_seconds_per_token(config: EchoConfig, dtype, repeats: int) -> dict[str, float]:
+    """Fastest measured seconds per token of the elementwise work of one post-norm layer.
+
+    Each operation alone, on ``dtype`` tensors in and out, at a couple of row-block
+    sizes, threads as in `_fastest_per_item`: a LayerNorm over D (with weight and
+    bias), the exact (erf) GELU over F, and a residual addition over D (into a
+    preallocated output). Returns seconds per token for ``"LayerNorm"``, ``"GELU"``
+    and ``"residual add"`` (one of each; a layer has two LayerNorms and two adds).
+    """
+    d, f = config.embed_dim, config.ffn_dim
+    g = torch.Generator().manual_seed(0)
+
+    def layer_norm(rows):
+        x = torch.randn(rows, d, generator=g).to(dtype)
+        w, b = torch.ones(d, dtype=dtype), torch.zeros(d, dtype=dtype)
+        return lambda: torch.nn.functional.layer_norm(x, (d,), w, b, 1e-5)
+
+    def gelu(rows):
+        x = torch.randn(rows, f, generator=g).to(dtype)
+        return lambda: torch.nn.functional.gelu(x)
+
+    def residual_add(rows):
+        x, y = (torch.randn(rows, d, generator=g).to(dtype) for _ in range(2))
+        out = torch.empty_like(x)
+        return lambda: torch.add(x, y, out=out)
+
+    out = {}
+    for name, make in (("LayerNorm", layer_norm), ("GELU", gelu), ("residual add", residual_add)):
+        out[name] = min(_fastest_per_item(lambda rows=rows, make=make: make(rows), rows, repeats)[0]
+                        for rows in (1024, 4096))
+    return out
+
+
+def elementwise_per_layer(per_token: dict[str, float]) -> float:
+    """Seconds per token of one layer's elementwise work: two LayerNorms, a GELU, two adds."""
+    return 2 * per_token["LayerNorm"] + per_token["GELU"] + 2 * per_token["residual add"]
+
+
+def print_tight_bound(method: str, parts: dict[str, float], bound: float, best: dict, seconds: float):
+    """The tight bound's lines for one method: total, ceiling of (method)/(a), breakdown."""
+    print(f"    tight bound (products + attention + norms at their best measured kernels):\n"
+          f"                                      {bound:7.2f} s  {seconds / bound:6.1f} xRT "
+          f"= {best['a'] / bound:.2f}x (a): the tight ceiling of ({method})/(a)")
+    print("      = " + " + ".join(f"{k} {v:.3g} s" for k, v in parts.items()))
+    print(f"    ({method}) runs at {100 * bound / best[method]:.0f}% of the tight bound")
+
+
+def main_ceiling(args):
+    """The fastest possible bfloat16 (and int8) encoder against the measured reference loop.
+
+    Two bounds, both over every layer but the last (whose CLS-only form costs
+    almost nothing), on the workload's real sequence lengths without padding:
+
+    * products alone: every FLOP of a layer (the projections, the feed-forward
+      block and attention's two products, ``4 L D`` per token) plus the patch
+      projection, counted at the best measured bfloat16 speed of a layer's large
+      products (attention's small products run slower than that, so this is
+      generous), with softmax, norms, activations, residual additions and the
+      spectrogram left out. No bfloat16 encoder can spend less.
+    * tight: the four weight products at that same rate, plus attention
+      (scores, softmax, weighted sum) timed on the workload's lengths with the
+      fastest of `ATTENTION_KERNELS` (`attention_seconds`), plus the elementwise
+      work every post-norm layer does at least once (two LayerNorms, the GELU,
+      two residual additions), each timed alone at its best
+      (`elementwise_seconds_per_token`). An encoder that fuses an elementwise
+      step into a product's epilogue could beat that part, so this is the time
+      of the encoder built from the fastest measured kernels, not a proof.
+
+    ``(a) / bound`` is then the ceiling of (c)/(a) on this machine, and "(c) runs
+    at X%" how close the pipeline gets. For (d) int8 the same: the weight
+    products at the int8 rate, attention in bfloat16 (as the int8 encoder runs
+    it) and the elementwise work in float32 (its activations' dtype).
     """
     device = args.device
     print(f"machine: {machine_line(device)}")
@@ -703,8 +885,15 @@ def main_ceiling(args):
         else:
             t, how = gemm_seconds_per_token(config, dtype, args.repeats)
         rate[dtype] = flops_per_token / t
-        print(f"{str(dtype):15s} layer products: {t * 1e6:7.2f} us/token = "
+        print(f"{dtype!s:15s} layer products: {t * 1e6:7.2f} us/token = "
               f"{rate[dtype] / 1e9:6.1f} G(FL)OP/s ({how})")
+    elementwise = {torch.bfloat16: elementwise_seconds_per_token(config, torch.bfloat16, max(3, args.repeats))}
+    if "d" in methods:
+        elementwise[torch.float32] = elementwise_seconds_per_token(config, torch.float32, max(3, args.repeats))
+    for dtype, per_token in elementwise.items():
+        print(f"{dtype!s:15s} elementwise:    {elementwise_per_layer(per_token) * 1e6:7.2f} us/token/layer ("
+              + ", ".join(f"{k} {v * 1e9:.0f} ns" for k, v in per_token.items())
+              + " per token, each alone; a layer: 2 LayerNorms, GELU, 2 adds)")
     print(f"bfloat16 / float32 product speed: {rate[torch.bfloat16] / rate[torch.float32]:.2f}x")
     if torch.int8 in rate:
         print(f"int8 / float32 product speed: {rate[torch.int8] / rate[torch.float32]:.2f}x "
@@ -730,6 +919,23 @@ def main_ceiling(args):
         print(f"    its bfloat16 products alone:      {floor_c:7.2f} s  {seconds / floor_c:6.1f} xRT "
               f"= {best['a'] / floor_c:.2f}x (a): the ceiling of (c)/(a); target 3.5x")
         print(f"    (c) runs at {100 * floor_c / best['c']:.0f}% of that ceiling")
+        # The tight bound: weight products at the product rate, attention and the
+        # elementwise work at their fastest measured kernels.
+        layers = config.depth - 1
+        patch_flops = float(tokens) * 2 * config.band_width * config.patch_width * d
+        weight_flops = float(tokens) * layers * flops_per_token
+        attention, per_kernel = attention_seconds(lengths, config, max(3, args.repeats))
+        attention *= layers
+        winner = min(per_kernel, key=per_kernel.get)
+        print("    attention, one layer, each kernel: " + ", ".join(
+            f"{k} {v * 1e3:.1f} ms" for k, v in per_kernel.items()) + f" -> fastest: {winner}")
+        parts_c = {
+            "products": (weight_flops + patch_flops) / rate[torch.bfloat16],
+            "attention": attention,
+            "elementwise": float(tokens) * layers * elementwise_per_layer(elementwise[torch.bfloat16]),
+        }
+        tight_c = sum(parts_c.values())
+        print_tight_bound("c", parts_c, tight_c, best, seconds)
         if "d" in best:
             # int8: the layer products at the int8 rate; attention (bfloat16 in the int8
             # encoder) and the patch projection counted at the bfloat16 product rate.
@@ -742,6 +948,12 @@ def main_ceiling(args):
             print(f"    its int8 products alone:          {floor_d:7.2f} s  {seconds / floor_d:6.1f} xRT "
                   f"= {best['a'] / floor_d:.2f}x (a): the ceiling of (d)/(a)")
             print(f"    (d) runs at {100 * floor_d / best['d']:.0f}% of that ceiling")
+            parts_d = {
+                "products": weight_flops / rate[torch.int8] + patch_flops / rate[torch.bfloat16],
+                "attention": attention,
+                "elementwise": float(tokens) * layers * elementwise_per_layer(elementwise[torch.float32]),
+            }
+            print_tight_bound("d", parts_d, sum(parts_d.values()), best, seconds)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f} (1 min)")
 
 
@@ -761,7 +973,8 @@ def parse_args(argv=None):
     p.add_argument("--ablate", action="store_true", help="each fast path off in turn; batch sizes")
     p.add_argument("--ablate-clips", type=int, default=64)
     p.add_argument("--ceiling", action="store_true",
-                   help="matrix products alone at the best bf16 speed: the bound of (c)/(a)")
+                   help="bounds of (c)/(a): products alone at the best bf16 speed, and products + "
+                        "attention + norms at their best measured kernels")
     p.add_argument("--ablate-methods", default="b,c",
                    help="comma-separated: b (float32), c (bfloat16), d (int8)")
     p.add_argument("--methods", default=None,
