@@ -235,22 +235,32 @@ def test_n_jobs_is_sklearn_n_jobs_and_faiss_threads_are_restored(bank_and_querie
     seen = []
     original = FlatSearch.kneighbors
 
+    blas = []
+
     def spy(self, *args):
+        from threadpoolctl import threadpool_info
+
         seen.append(faiss.omp_get_max_threads())
+        blas.append({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
         return original(self, *args)
 
     monkeypatch.setattr(FlatSearch, "kneighbors", spy)
     before = faiss.omp_get_max_threads()
+    from threadpoolctl import threadpool_info
+
+    blas_before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
     index = NeighborIndex(algorithm="brute").fit(bank)
     index.kneighbors(queries, 2)  # None: one thread
     with parallel_config(n_jobs=2):
         index.kneighbors(queries, 2)  # None inside a joblib context: its n_jobs
     NeighborIndex(algorithm="brute", n_jobs=-1).fit(bank).kneighbors(queries, 2)
     assert seen[:2] == [1, 2]
+    assert blas[:2] == [{1}, {2}]  # numpy's products (near-tie rescans) too
     from sklearn_echo.device import effective_n_jobs
 
     assert seen[2] == effective_n_jobs(-1)
     assert faiss.omp_get_max_threads() == before
+    assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == blas_before
 
 
 @pytest.mark.parametrize("algorithm", ["brute", "hnsw", "ivf"])

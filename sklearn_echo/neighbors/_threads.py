@@ -1,10 +1,11 @@
 """Thread count of a search: scikit-learn's ``n_jobs``, scoped to the search.
 
-faiss runs its searches and graph builds on OpenMP threads. `faiss_threads`
-sets their number to ``sklearn_echo.device.effective_n_jobs(n_jobs)`` (so
-``None`` is 1 unless a ``joblib.parallel_config`` context says otherwise,
+faiss runs its searches and graph builds on OpenMP threads, and exact search
+rescans near ties with numpy's float32 products (BLAS threads). `faiss_threads`
+sets both thread counts to ``sklearn_echo.device.effective_n_jobs(n_jobs)``
+(so ``None`` is 1 unless a ``joblib.parallel_config`` context says otherwise,
 and ``-1`` is every core) for the duration of a block, then puts the
-previous setting back. The OpenMP setting belongs to the calling thread, so
+previous settings back. The OpenMP setting belongs to the calling thread, so
 searches running in several threads at once do not disturb each other.
 """
 
@@ -13,6 +14,8 @@ searches running in several threads at once do not disturb each other.
 from contextlib import contextmanager
 
 __all__ = ["faiss_threads", "import_faiss"]
+
+_CONTROLLER = []
 
 
 def import_faiss():
@@ -54,6 +57,20 @@ def faiss_threads(n_jobs):
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(n)
     try:
-        yield n
+        with _blas_controller().limit(limits=n, user_api="blas"):
+            yield n
     finally:
         faiss.omp_set_num_threads(previous)
+
+
+def _blas_controller():
+    """A `threadpoolctl.ThreadpoolController` made once, after faiss and numpy are loaded.
+
+    Making one inspects every loaded library (milliseconds); its ``limit``
+    then costs microseconds.
+    """
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
