@@ -441,11 +441,11 @@ class EchoFineTuner(ClassifierMixin, TransformerMixin, BaseEstimator):
         from .device import resolve_device, torch_threads
         from .training.data import SignalSource, crop_frames_for, training_items
         from .training.distributed import DistContext
+        from .training.loop import run_steps
         from .training.supervised import (
             LabelledDataset,
             SupervisedTraining,
             fixed_labelled_batches,
-            run_steps,
         )
 
         directory = None if self.checkpoint_dir is None else _check_writable(self.checkpoint_dir)

@@ -489,32 +489,15 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
                                      start_step=run.step_count, stop_step=total,
                                      rank=dist.rank, world_size=dist.world_size)
         loader = DataLoader(dataset, batch_size=None, num_workers=int(self.num_workers))
-        bar = None
-        if self.progress and dist.is_main:
-            from tqdm.auto import tqdm
+        from .training.loop import run_steps
 
-            bar = tqdm(total=total, initial=run.step_count, desc="pretraining", unit="step")
-        try:
-            for batch in loader:
-                loss = run.step(batch)
-                step = run.step_count
-                stop = False
-                if val_batches and (step % self.validation_interval == 0 or step == total):
-                    run.record_validation(run.validation_loss(val_batches), float(self.tol))
-                    stop = self.early_stopping and run.stale >= self.n_iter_no_change
-                if bar is not None:
-                    bar.update(1)
-                    post = {"loss": f"{loss:.4f}"}
-                    if run.validation_curve:
-                        post["val"] = f"{run.validation_curve[-1]:.4f}"
-                    bar.set_postfix(post)
-                if directory is not None and (step % self.checkpoint_interval == 0 or step == total or stop):
-                    self._checkpoint(run, directory, seed)
-                if stop:
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
+        checkpoint = None if directory is None else (lambda: self._checkpoint(run, directory, seed))
+        run_steps(run, loader, total=total, val_batches=val_batches,
+                  validation_interval=int(self.validation_interval),
+                  early_stopping=self.early_stopping, n_iter_no_change=int(self.n_iter_no_change),
+                  tol=float(self.tol), checkpoint=checkpoint,
+                  checkpoint_interval=int(self.checkpoint_interval), progress=self.progress,
+                  desc="pretraining")
 
     def _checkpoint(self, run, directory, seed):
         state = run.state_dict()

@@ -39,7 +39,7 @@ from .distributed import DistContext
 from .optim import make_optimizer, warmup_cosine
 from .teacher import ema_decay_at, ema_update, make_targets, teacher_layers
 
-__all__ = ["Pretraining", "Recipe", "StateMismatchError", "Student", "zero_key_bias_grads"]
+__all__ = ["Pretraining", "Recipe", "StateMismatchError", "Student", "run_steps", "zero_key_bias_grads"]
 
 STATE_FILE = "state.pt"
 
@@ -350,3 +350,44 @@ class Pretraining(TrainingRun):
         from .export import encoder_arrays
 
         return encoder_arrays(self.teacher)
+
+
+def run_steps(run, loader, *, total: int, val_batches=(), validation_interval: int = 50,
+              early_stopping: bool = False, n_iter_no_change: int = 5, tol: float = 1e-4,
+              checkpoint=None, checkpoint_interval: int = 100, progress: bool = False,
+              desc: str = "training") -> None:
+    """The step loop: step, validate, stop early, checkpoint, show progress.
+
+    ``run`` is a `Pretraining` or a `SupervisedTraining`; ``loader`` yields the
+    batches of steps ``run.step_count, ...``; ``checkpoint()`` (optional) is
+    called every ``checkpoint_interval`` steps, at the last one and when
+    stopping early.
+    """
+    if run.step_count >= total:
+        return
+    bar = None
+    if progress and run.dist.is_main:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, initial=run.step_count, desc=desc, unit="step")
+    try:
+        for batch in loader:
+            loss = run.step(batch)
+            step = run.step_count
+            stop = False
+            if val_batches and (step % validation_interval == 0 or step == total):
+                run.record_validation(run.validation_loss(val_batches), float(tol))
+                stop = early_stopping and run.stale >= n_iter_no_change
+            if bar is not None:
+                bar.update(1)
+                post = {"loss": f"{loss:.4f}"}
+                if run.validation_curve:
+                    post["val"] = f"{run.validation_curve[-1]:.4f}"
+                bar.set_postfix(post)
+            if checkpoint is not None and (step % checkpoint_interval == 0 or step == total or stop):
+                checkpoint()
+            if stop or step >= total:
+                break
+    finally:
+        if bar is not None:
+            bar.close()

@@ -18,8 +18,8 @@ example and the loss:
 
 `SupervisedTraining` has the interface of `sklearn_echo.training.Pretraining`
 (``step``, ``validation_loss``, ``record_validation``, ``save_state``,
-``load_state``) and `run_steps` is the step loop (validation, early
-stopping, progress bar, checkpoints) for either.
+``load_state``), so `sklearn_echo.training.loop.run_steps`, the step loop
+(validation, early stopping, progress bar, checkpoints), runs either.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ __all__ = [
     "SupervisedTraining",
     "make_labelled_example",
     "pool_bands",
-    "run_steps",
 ]
 
 
@@ -347,44 +346,3 @@ class SupervisedTraining(TrainingRun):
         self.best_validation = float(state["best_validation"])
         self.stale = int(state["stale"])
         torch.set_rng_state(state["torch_rng"].cpu())
-
-
-def run_steps(run, loader, *, total: int, val_batches=(), validation_interval: int = 50,
-              early_stopping: bool = False, n_iter_no_change: int = 5, tol: float = 1e-4,
-              checkpoint=None, checkpoint_interval: int = 100, progress: bool = False,
-              desc: str = "training") -> None:
-    """The step loop: step, validate, stop early, checkpoint, show progress.
-
-    ``run`` is a `Pretraining` or a `SupervisedTraining`; ``loader`` yields the
-    batches of steps ``run.step_count, ...``; ``checkpoint()`` (optional) is
-    called every ``checkpoint_interval`` steps, at the last one and when
-    stopping early.
-    """
-    if run.step_count >= total:
-        return
-    bar = None
-    if progress and run.dist.is_main:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, initial=run.step_count, desc=desc, unit="step")
-    try:
-        for batch in loader:
-            loss = run.step(batch)
-            step = run.step_count
-            stop = False
-            if val_batches and (step % validation_interval == 0 or step == total):
-                run.record_validation(run.validation_loss(val_batches), float(tol))
-                stop = early_stopping and run.stale >= n_iter_no_change
-            if bar is not None:
-                bar.update(1)
-                post = {"loss": f"{loss:.4f}"}
-                if run.validation_curve:
-                    post["val"] = f"{run.validation_curve[-1]:.4f}"
-                bar.set_postfix(post)
-            if checkpoint is not None and (step % checkpoint_interval == 0 or step == total or stop):
-                checkpoint()
-            if stop or step >= total:
-                break
-    finally:
-        if bar is not None:
-            bar.close()
