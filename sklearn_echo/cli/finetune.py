@@ -63,6 +63,7 @@ def register(sub, common):
 def _cmd_finetune(args) -> int:
     from ..finetuner import EchoFineTuner, head_path
     from ..signals.paths import default_rate
+    from ..training.distributed import launched_rank
 
     check_output(args.output, "fine-tuned encoder")
     paths, scanned = load_recordings(args, args.paths, scan=True)
@@ -87,6 +88,8 @@ def _cmd_finetune(args) -> int:
         ft.fit(scanned, labels)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    if launched_rank() != 0:  # under torchrun: every rank holds the same weights
+        return finish(args)
     path = ft.save(args.output)
     loss = f"; loss {ft.loss_curve_[-1]:.4f}" if ft.loss_curve_ else ""
     print(f"fine-tuned {ft.n_steps_} steps on {len(ft.classes_)} classes{loss}; wrote {path} "

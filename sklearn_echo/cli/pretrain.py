@@ -45,6 +45,7 @@ def register(sub, common):
 def _cmd_pretrain(args) -> int:
     from ..pretrainer import EchoPretrainer
     from ..signals.paths import default_rate
+    from ..training.distributed import launched_rank
 
     check_output(args.output, "trained encoder")
     _, scanned = load_recordings(args, args.paths, scan=True)
@@ -59,6 +60,8 @@ def _cmd_pretrain(args) -> int:
         multichannel=args.multichannel, mat_key=args.mat_key,
     )
     pre.fit(scanned)
+    if launched_rank() != 0:  # under torchrun: every rank holds the same weights
+        return finish(args)
     path = pre.save(args.output)
     print(f"trained {pre.n_steps_} steps; loss {pre.loss_curve_[-1]:.4f}; wrote {path}"
           if pre.loss_curve_ else f"trained 0 steps; wrote {path}")

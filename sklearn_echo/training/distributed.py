@@ -15,7 +15,16 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistContext"]
+__all__ = ["DistContext", "launched_rank"]
+
+
+def launched_rank() -> int:
+    """This process's rank as ``torchrun`` launched it (``RANK``); 0 without torchrun.
+
+    Read from the environment, so it holds before the process group is joined
+    and after it is closed (a command writes its output on rank 0 only).
+    """
+    return int(os.environ.get("RANK", "0"))
 
 
 @dataclass
