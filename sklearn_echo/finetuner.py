@@ -32,6 +32,9 @@ _LAST = re.compile(r"^last:(\d+)$")
 def combine_labels(y) -> np.ndarray:
     """One class label per signal: 1-D ``y`` as it is, 2-D ``y`` (or a DataFrame) joined.
 
+    A 1-D ``y`` of integers or of floats keeps its numbers (int64, float64);
+    any other 1-D ``y`` becomes strings.
+
     The columns of a 2-D array or a DataFrame are joined with ``"/"`` (for
     example machine, section and attributes: ``"valve/00/pat_01"``).
 
@@ -71,6 +74,8 @@ def combine_labels(y) -> np.ndarray:
     if arr.ndim == 1:
         if all(isinstance(v, (Integral, np.integer)) for v in arr):
             return arr.astype(np.int64)
+        if all(isinstance(v, (float, np.floating)) for v in arr):
+            return arr.astype(np.float64)  # classes stay numbers, as in scikit-learn
         return np.array([str(v) for v in arr], dtype=object)
     return np.array(["/".join(str(v) for v in row) for row in rows], dtype=object)
 

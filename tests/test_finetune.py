@@ -94,6 +94,9 @@ def test_binary_decision_function_and_column_vector_y():
     with pytest.warns(DataConversionWarning, match="column-vector y"):
         column = EchoFineTuner(max_steps=1, **FAST).fit(X, codes[:, None])
     assert column.classes_.tolist() == [0, 1]  # the labels keep their type
+    floats = EchoFineTuner(max_steps=1, **FAST).fit(X, codes.astype(float))
+    assert floats.classes_.dtype == np.float64 and floats.classes_.tolist() == [0.0, 1.0]
+    assert floats.predict(X).dtype == np.float64
     with pytest.raises(ValueError, match="Unknown label type: continuous"):
         EchoFineTuner(max_steps=1, **FAST).fit(X, [0.5, 1.5, 0.25, 2.0])
     with pytest.raises(ValueError, match="infinite label in row 2"):
