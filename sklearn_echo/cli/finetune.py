@@ -5,7 +5,14 @@ from __future__ import annotations
 from .errors import CommandError
 from .files import check_output, finish, load_recordings
 from .labels import class_labels
-from .options import PATHS_HELP, add_command, add_on_error, positive_float, positive_int
+from .options import (
+    PATHS_HELP,
+    add_command,
+    add_on_error,
+    add_training_options,
+    positive_float,
+    positive_int,
+)
 
 __all__ = ["register"]
 
@@ -36,26 +43,16 @@ def register(sub, common):
     p.add_argument("--trainable", default="lora", metavar="lora|all|last:N",
                    help="what trains: adapters, every weight or the last N layers "
                    "(default: %(default)s)")
-    p.add_argument("--steps", type=positive_int, default=300,
-                   help="optimiser steps (default: %(default)s)")
-    p.add_argument("--train-batch-size", type=positive_int, default=16,
-                   help="crops per step and process (default: %(default)s)")
-    p.add_argument("--lr", type=positive_float, default=None,
-                   help="peak learning rate (default: 1e-3 with LoRA, else 1e-4)")
+    add_training_options(p, steps=300, batch=16, batch_help="crops",
+                         lr_help="1e-3 with LoRA, else 1e-4")
     p.add_argument("--margin", type=float, default=0.2,
                    help="angular margin in radians (default: %(default)s)")
     p.add_argument("--scale", type=positive_float, default=30.0,
                    help="logit scale (default: %(default)s)")
     p.add_argument("--mixup", type=float, default=0.0,
                    help="Beta(a, a) mixup of two crops; 0 is off (default: %(default)s)")
-    p.add_argument("--crop-seconds", type=positive_float, default=None,
-                   help="training crop (default: the shortest recording, at most 20 s)")
     p.add_argument("--validation-fraction", type=positive_float, default=None,
                    help="share of every class held back for a validation loss")
-    p.add_argument("--checkpoint-dir", default=None, metavar="DIR",
-                   help="training state, saved regularly; a later run with it resumes")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default: 0)")
-    p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     add_on_error(p)
     return p
 

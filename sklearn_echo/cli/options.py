@@ -19,6 +19,7 @@ __all__ = [
     "add_command",
     "add_neighbour_options",
     "add_on_error",
+    "add_training_options",
     "common_options",
     "csv_columns",
     "cv_folds",
@@ -236,6 +237,26 @@ def add_neighbour_options(p, *, k: int, k_help: str):
     p.add_argument(
         "--metric", default="cosine", choices=("cosine", "euclidean"), help="distance (default: %(default)s)"
     )
+
+
+def add_training_options(p, *, steps: int, batch: int, batch_help: str, lr_help: str):
+    """The step loop's options shared by the training commands (pretrain, finetune).
+
+    ``--steps``, ``--train-batch-size``, ``--lr``, ``--crop-seconds``,
+    ``--checkpoint-dir``, ``--workers`` and ``--seed``.
+    """
+    p.add_argument("--steps", type=positive_int, default=steps,
+                   help="optimiser steps (default: %(default)s)")
+    p.add_argument("--train-batch-size", type=positive_int, default=batch,
+                   help=f"{batch_help} per step and process (default: %(default)s)")
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help=f"peak learning rate (default: {lr_help})")
+    p.add_argument("--crop-seconds", type=positive_float, default=None,
+                   help="training crop (default: the shortest recording, at most 20 s)")
+    p.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                   help="training state, saved regularly; a later run with it resumes")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
 
 
 # --------------------------------------------------------------------------- what they build

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from .files import check_output, finish, load_recordings
-from .options import PATHS_HELP, add_command, add_on_error, positive_float, positive_int
+from .options import (
+    PATHS_HELP,
+    add_command,
+    add_on_error,
+    add_training_options,
+    positive_int,
+)
 
 __all__ = ["register"]
 
@@ -21,23 +27,13 @@ def register(sub, common):
     p.add_argument("paths", nargs="+", metavar="PATH", help=PATHS_HELP)
     p.add_argument("-o", "--output", required=True, metavar="FILE.safetensors",
                    help="the trained encoder")
-    p.add_argument("--steps", type=positive_int, default=1000,
-                   help="optimiser steps (default: %(default)s)")
-    p.add_argument("--train-batch-size", type=positive_int, default=8,
-                   help="signal crops per step and process (default: %(default)s)")
-    p.add_argument("--lr", type=positive_float, default=None,
-                   help="peak learning rate (default: 1e-4 * global batch / 256)")
+    add_training_options(p, steps=1000, batch=8, batch_help="signal crops",
+                         lr_help="1e-4 * global batch / 256")
     p.add_argument("--mask-ratio", type=float, default=0.8, help="(default: %(default)s)")
-    p.add_argument("--crop-seconds", type=positive_float, default=None,
-                   help="training crop (default: the shortest recording, at most 20 s)")
     p.add_argument("--embed-dim", type=positive_int, default=None,
                    help="with --model none: token width (default 384)")
     p.add_argument("--depth", type=positive_int, default=None,
                    help="with --model none: layers (default 12)")
-    p.add_argument("--checkpoint-dir", default=None, metavar="DIR",
-                   help="training state, saved regularly; a later run with it resumes")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default: 0)")
-    p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     add_on_error(p)
     return p
 
