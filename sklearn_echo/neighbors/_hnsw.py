@@ -18,7 +18,7 @@ given and sorted by (distance, bank index).
 import numpy as np
 
 from ._exact import deserialize, serialize
-from ._space import order_by_distance, row_distances
+from ._space import drop_excluded, rank_candidates
 from ._threads import import_faiss
 
 __all__ = ["HNSW_DEFAULTS", "HNSWSearch"]
@@ -102,19 +102,10 @@ class HNSWSearch:
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(self.ef_search, kq)
         _, cand = self.index.search(vectors, kq, params=params)
-        cand = cand.astype(np.int64, copy=False)
-        if excl is not None:
-            # drop the left-out vector where found, else the last one
-            drop = (cand == excl[:, None]) | (cand < 0)
-            keep = np.argsort(drop, axis=1, kind="stable")[:, :k]
-            cand = np.take_along_axis(cand, keep, 1)
-        else:
-            cand = cand[:, :k]
+        cand = drop_excluded(cand.astype(np.int64, copy=False), k, excl)
         if (cand < 0).any():
             raise RuntimeError(
                 f"The HNSW graph returned fewer than {k} neighbours for some queries; "
                 "raise ef_search in hnsw_params or use algorithm='brute'."
             )
-        d = row_distances(self.metric, queries, bank, cand)
-        order = order_by_distance(d, cand)
-        return np.take_along_axis(d, order, 1), np.take_along_axis(cand, order, 1)
+        return rank_candidates(self.metric, queries, bank, cand)

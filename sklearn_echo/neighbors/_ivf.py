@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ._exact import deserialize, serialize
-from ._space import order_by_distance, row_distances
+from ._space import drop_excluded, rank_candidates
 from ._threads import import_faiss
 
 __all__ = ["IVF_DEFAULTS", "IVFSearch"]
@@ -144,13 +144,4 @@ class IVFSearch:
         if short.size:  # too few vectors in the probed lists: probe them all
             params.nprobe = nlist
             cand[short] = self.index.search(vectors[short], kq, params=params)[1]
-        if excl is not None:
-            # drop the left-out vector where found, else the last one
-            drop = (cand == excl[:, None]) | (cand < 0)
-            keep = np.argsort(drop, axis=1, kind="stable")[:, :k]
-            cand = np.take_along_axis(cand, keep, 1)
-        else:
-            cand = cand[:, :k]
-        d = row_distances(self.metric, queries, bank, cand)
-        order = order_by_distance(d, cand)
-        return np.take_along_axis(d, order, 1), np.take_along_axis(cand, order, 1)
+        return rank_candidates(self.metric, queries, bank, drop_excluded(cand, k, excl))

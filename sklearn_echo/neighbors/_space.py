@@ -26,7 +26,16 @@ import numpy as np
 
 from ._validation import ROW_CHUNK, list_rows
 
-__all__ = ["Rows", "ZeroNormWarning", "exact_distances", "make_rows", "order_by_distance", "row_distances"]
+__all__ = [
+    "Rows",
+    "ZeroNormWarning",
+    "drop_excluded",
+    "exact_distances",
+    "make_rows",
+    "order_by_distance",
+    "rank_candidates",
+    "row_distances",
+]
 
 
 class ZeroNormWarning(UserWarning):
@@ -236,3 +245,50 @@ def order_by_distance(dist, ind):
     d1 = np.take_along_axis(dist, o1, 1)
     o2 = np.argsort(d1, axis=1, kind="stable")
     return np.take_along_axis(o1, o2, 1)
+
+
+def drop_excluded(cand, k, excl):
+    """The first ``k`` candidates of each query, its left-out bank row dropped.
+
+    Parameters
+    ----------
+    cand : ndarray of shape (n_queries, m), int
+        Candidate bank indices (``-1``: none), ``m >= k`` (``k + 1`` when a
+        row is left out).
+    k : int
+        Candidates kept per query.
+    excl : ndarray of shape (n_queries,), int, or None
+        Bank index to leave out per query (``-1``: none).
+
+    Returns
+    -------
+    cand : ndarray of shape (n_queries, k), int
+        Missing candidates (``-1``) last; where the left-out row was not
+        among the candidates, the last one is dropped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_echo.neighbors._space import drop_excluded
+    >>> drop_excluded(np.array([[4, 2, 7], [1, 3, 5]]), 2, np.array([2, -1]))
+    array([[4, 7],
+           [1, 3]])
+    """
+    if excl is None:
+        return cand[:, :k]
+    drop = (cand == excl[:, None]) | (cand < 0)
+    keep = np.argsort(drop, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(cand, keep, 1)
+
+
+def rank_candidates(metric, queries, bank, cand):
+    """Each query's candidates in order of their float64 distance (ties: lower index first).
+
+    Returns
+    -------
+    dist : ndarray of shape (n_queries, m), float64
+    ind : ndarray of shape (n_queries, m), int64
+    """
+    d = row_distances(metric, queries, bank, cand)
+    order = order_by_distance(d, cand)
+    return np.take_along_axis(d, order, 1), np.take_along_axis(cand, order, 1)
