@@ -13,8 +13,10 @@ import contextlib
 import functools
 import threading
 import warnings
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported by the functions that need it, so that the
+    import torch  # k-NN estimators count their threads here without loading it
 
 __all__ = [
     "resolve_device",
@@ -23,13 +25,20 @@ __all__ = [
     "cpu_has_vnni",
     "effective_n_jobs",
     "torch_threads",
-    "DTYPES",
 ]
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 INT8 = "int8"
 """The quantized precision: int8 weights and activations in the linear layers
-(`sklearn_echo.echo.quantize`); its parameters stay float32, so it has no entry in `DTYPES`."""
+(`sklearn_echo.echo.quantize`); its parameters stay float32, so it is not a torch dtype
+of the model's parameters."""
+
+
+@functools.lru_cache(maxsize=None)
+def _dtypes() -> dict:
+    """The floating-point precisions by name."""
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def resolve_device(device="auto") -> torch.device:
@@ -44,6 +53,8 @@ def resolve_device(device="auto") -> torch.device:
     >>> resolve_device("cpu")
     device(type='cpu')
     """
+    import torch
+
     if isinstance(device, torch.device):
         dev = device
     elif device is None or device == "auto":
@@ -77,6 +88,8 @@ def cpu_has_fast_bfloat16() -> bool | None:
     >>> cpu_has_fast_bfloat16() in (True, False, None)
     True
     """
+    import torch
+
     probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     if any(probe is None for probe in probes):
         return None
@@ -99,6 +112,8 @@ def cpu_has_vnni() -> bool | None:
     >>> cpu_has_vnni() in (True, False, None)
     True
     """
+    import torch
+
     probe = getattr(torch.cpu, "_is_vnni_supported", None)
     if probe is None:
         return None
@@ -110,6 +125,8 @@ def cpu_has_vnni() -> bool | None:
 
 def _check_int8(device: torch.device | None):
     """Refuse int8 where no int8 kernel exists; warn where it is emulated slowly."""
+    import torch
+
     if device is not None and device.type != "cpu":
         raise ValueError(
             f"dtype='int8' is not supported on device {str(device)!r}: the int8 kernels "
@@ -152,20 +169,22 @@ def resolve_dtype(dtype="float32", device: torch.device | None = None) -> torch.
     >>> resolve_dtype("int8", torch.device("cpu"))
     torch.int8
     """
+    import torch
+
     if dtype == INT8 or dtype is torch.int8:
         _check_int8(device)
         return torch.int8
     if isinstance(dtype, torch.dtype):
         dt = dtype
     else:
-        if dtype not in DTYPES:
+        if dtype not in _dtypes():
             raise ValueError(
-                f"dtype={dtype!r} is not supported; use one of {sorted([*DTYPES, INT8])}"
+                f"dtype={dtype!r} is not supported; use one of {sorted([*_dtypes(), INT8])}"
             )
-        dt = DTYPES[dtype]
-    if dt not in DTYPES.values():
+        dt = _dtypes()[dtype]
+    if dt not in _dtypes().values():
         raise ValueError(
-            f"dtype={dtype!r} is not supported; use one of {sorted([*DTYPES, INT8])}"
+            f"dtype={dtype!r} is not supported; use one of {sorted([*_dtypes(), INT8])}"
         )
     if dt == torch.float16 and (device is None or device.type != "cuda"):
         raise ValueError(
@@ -224,6 +243,8 @@ def torch_threads(n_jobs=None):
     >>> torch.get_num_threads() == before
     True
     """
+    import torch
+
     n = effective_n_jobs(n_jobs)
     with _THREADS_LOCK:
         old = torch.get_num_threads()

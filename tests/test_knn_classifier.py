@@ -158,3 +158,21 @@ def test_hnsw_classifier_agrees_with_brute():
     agree = np.mean(fast.predict(X[1200:]) == exact.predict(X[1200:]))
     assert agree >= 0.98, agree
     assert fast.score(X[1200:], y[1200:]) >= 0.95
+
+
+def test_knn_on_arrays_does_not_load_torch():
+    # neighbour search on embeddings needs numpy and faiss only: torch (a second or more
+    # to import) is loaded by the embedding side, not by k-NN on arrays
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from sklearn_echo import EchoKNNAnomalyDetector, EchoKNNClassifier\n"
+        "X = np.random.RandomState(0).rand(20, 8)\n"
+        "EchoKNNClassifier(n_neighbors=3, n_jobs=2).fit(X, [0, 1] * 10).predict(X[:3])\n"
+        "EchoKNNAnomalyDetector(n_neighbors=2).fit(X).score_samples(X[:3])\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
