@@ -138,6 +138,23 @@ class TrainingRun:
     ``device`` and ``dist``, and defines ``state_dict`` / ``load_state_dict``.
     """
 
+    def _backward_and_step(self, loss, encoder, params) -> None:
+        """Gradients of ``loss``, the key-bias rule, clipping of ``params``, AdamW and schedule."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        zero_key_bias_grads(encoder)
+        if self.recipe.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(params, self.recipe.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+
+    def _record_step(self, loss) -> float:
+        """Count the step and append its global loss (the mean over ranks) to the curve."""
+        self.step_count += 1
+        value = self.dist.sum(loss.detach().double().cpu()) / self.dist.world_size
+        self.loss_curve.append(float(value))
+        return float(value)
+
     def record_validation(self, value: float, tol: float) -> bool:
         """Append a validation loss; True when it improved on the best by more than ``tol``."""
         self.validation_curve.append(value)
@@ -275,20 +292,11 @@ class Pretraining(TrainingRun):
         # DistributedDataParallel averages gradients over ranks: scale by the
         # world size so that the update is that of the global sums.
         loss = self._combine(frame, utter, total) * self.dist.world_size
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        zero_key_bias_grads(self.student.encoder)
-        if self.recipe.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(self.student.parameters(), self.recipe.max_grad_norm)
-        self.optimizer.step()
-        self.scheduler.step()
+        self._backward_and_step(loss, self.student.encoder, self.student.parameters())
         decay = ema_decay_at(self.step_count, self.recipe.ema_decay, self.recipe.ema_end_decay,
                              self.recipe.ema_anneal_steps)
         ema_update(self.teacher, self.student.encoder, decay)
-        self.step_count += 1
-        value = self.dist.sum(loss.detach().double().cpu()) / self.dist.world_size
-        self.loss_curve.append(float(value))
-        return float(value)
+        return self._record_step(loss)
 
     @torch.no_grad()
     def validation_loss(self, batches) -> float:

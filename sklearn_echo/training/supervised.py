@@ -36,7 +36,7 @@ from ..echo.spectrogram import echo_spectrogram, frequency_encoding
 from .arcface import ArcFaceHead, mixup_arcface_loss
 from .data import PretrainingDataset
 from .distributed import DistContext
-from .loop import TrainingRun, _check_shapes, zero_key_bias_grads
+from .loop import TrainingRun, _check_shapes
 from .optim import make_optimizer, warmup_cosine
 
 __all__ = [
@@ -289,18 +289,9 @@ class SupervisedTraining(TrainingRun):
         loss, counts = self._loss_terms(batch, self.model, train=True)
         total = self.dist.sum(counts)
         scaled = loss / max(float(total[0]), 1.0) * self.dist.world_size
-        self.optimizer.zero_grad(set_to_none=True)
-        scaled.backward()
-        zero_key_bias_grads(self.encoder)
-        if self.recipe.max_grad_norm:
-            params = [p for p in self.net.parameters() if p.requires_grad]
-            torch.nn.utils.clip_grad_norm_(params, self.recipe.max_grad_norm)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.step_count += 1
-        value = self.dist.sum(scaled.detach().double().cpu()) / self.dist.world_size
-        self.loss_curve.append(float(value))
-        return float(value)
+        self._backward_and_step(scaled, self.encoder,
+                                [p for p in self.net.parameters() if p.requires_grad])
+        return self._record_step(scaled)
 
     @torch.no_grad()
     def validation_loss(self, batches) -> float:
