@@ -641,59 +641,36 @@ def gemm_seconds_per_token(config: EchoConfig, dtype, repeats: int) -> tuple[flo
     sizes; the fastest wins.
     """
     weights = layer_products(config, dtype)
-    threads = torch.get_num_threads()
-    best, how = float("inf"), ""
-    for rows in (2048, 4096, 8192):
+
+    def make_call(rows):
         inputs = [torch.randn(rows, w.shape[1]).to(dtype) for w in weights]
+        return lambda: [torch.nn.functional.linear(x, w) for x, w in zip(inputs, weights)]
 
-        def one(_, inputs=inputs):
-            for x, w in zip(inputs, weights):
-                torch.nn.functional.linear(x, w)
-
-        for workers in sorted({1, threads}):
-            runner = _BatchRunner(workers, max(1, threads // workers))
-            try:
-                runner.map(one, range(workers))  # warm-up
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    runner.map(one, range(workers))
-                    per_token = (time.perf_counter() - t0) / (rows * workers)
-                    if per_token < best:
-                        best = per_token
-                        how = (f"{rows} rows, {workers} batch(es) side by side "
-                               f"x {max(1, threads // workers)} thread(s)")
-            finally:
-                runner.close()
-    return best, how
+    return _fastest_products(make_call, repeats)
 
 
 def int8_seconds_per_token(config: EchoConfig, repeats: int) -> tuple[float, str]:
     """`gemm_seconds_per_token` for the int8 kernel: a layer's four products through
     ``Int8Linear`` (dynamic activation quantization included, no bias, no GELU)."""
     layers = [Int8Linear(w, None) for w in layer_products(config, torch.float32)]
+
+    def make_call(rows):
+        inputs = [torch.randn(rows, layer.in_features) for layer in layers]
+        return lambda: [layer(x) for x, layer in zip(inputs, layers)]
+
+    return _fastest_products(make_call, repeats)
+
+
+def _fastest_products(make_call, repeats: int) -> tuple[float, str]:
+    """Fastest seconds per token of ``make_call(rows)``'s calls at 2048, 4096 and 8192 rows."""
     threads = torch.get_num_threads()
     best, how = float("inf"), ""
     for rows in (2048, 4096, 8192):
-        inputs = [torch.randn(rows, layer.in_features) for layer in layers]
-
-        def one(_, inputs=inputs):
-            for x, layer in zip(inputs, layers):
-                layer(x)
-
-        for workers in sorted({1, threads}):
-            runner = _BatchRunner(workers, max(1, threads // workers))
-            try:
-                runner.map(one, range(workers))
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    runner.map(one, range(workers))
-                    per_token = (time.perf_counter() - t0) / (rows * workers)
-                    if per_token < best:
-                        best = per_token
-                        how = (f"{rows} rows, {workers} batch(es) side by side "
-                               f"x {max(1, threads // workers)} thread(s)")
-            finally:
-                runner.close()
+        per_token, workers = _fastest_per_item(lambda rows=rows: make_call(rows), rows, repeats)
+        if per_token < best:
+            best = per_token
+            how = (f"{rows} rows, {workers} batch(es) side by side "
+                   f"x {max(1, threads // workers)} thread(s)")
     return best, how
 
 
