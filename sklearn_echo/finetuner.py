@@ -13,7 +13,6 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
 from sklearn.exceptions import DataConversionWarning
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
@@ -21,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from .band_layout import LAYOUTS
 from .echo.models import DEFAULT_MODEL
 from .embedder import check_echo_input
-from .pretrainer import _check_writable, _data_fingerprint
+from .pretrainer import _data_fingerprint, _start_run
 
 __all__ = ["EchoFineTuner", "combine_labels"]
 
@@ -443,9 +442,8 @@ class EchoFineTuner(ClassifierMixin, TransformerMixin, BaseEstimator):
         import torch
         from torch.utils.data import DataLoader
 
-        from .device import resolve_device, torch_threads
+        from .device import torch_threads
         from .training.data import SignalSource, crop_frames_for, training_items
-        from .training.distributed import DistContext
         from .training.loop import run_steps
         from .training.supervised import (
             LabelledDataset,
@@ -453,16 +451,7 @@ class EchoFineTuner(ClassifierMixin, TransformerMixin, BaseEstimator):
             fixed_labelled_batches,
         )
 
-        directory = None if self.checkpoint_dir is None else _check_writable(self.checkpoint_dir)
-        device = resolve_device(self.device)
-        dist = DistContext.from_env(device)
-        device = dist.device_for(device)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        seed = dist.broadcast_int(seed)
-        if directory is not None and (directory / "state.pt").is_file():
-            saved = torch.load(directory / "state.pt", map_location="cpu", weights_only=True)
-            seed = int(saved.get("seed", seed))
-            del saved
+        directory, device, dist, seed = _start_run(self.checkpoint_dir, self.device, self.random_state)
         items = training_items(scanned.infos, "first" if self.multichannel == "first" else "all")
         train_items, val_items = self._split(items, encoded, seed)
         encoder, start = self._encoder(seed)

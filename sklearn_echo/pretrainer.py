@@ -39,6 +39,32 @@ def _check_writable(directory) -> Path:
     return path
 
 
+def _start_run(checkpoint_dir, device, random_state):
+    """What a training run (pretraining or fine-tuning) starts from, on every rank.
+
+    Returns the checkpoint folder (checked writable, or None), the device (the
+    rank's GPU under ``torchrun``), the process-group context and the seed: rank
+    0's draw from ``random_state``, or the saved run's when resuming from
+    ``checkpoint_dir``.
+    """
+    import torch
+
+    from .device import resolve_device
+    from .training.distributed import DistContext
+    from .training.loop import STATE_FILE
+
+    directory = None if checkpoint_dir is None else _check_writable(checkpoint_dir)
+    device = resolve_device(device)
+    dist = DistContext.from_env(device)
+    device = dist.device_for(device)
+    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    seed = dist.broadcast_int(seed)
+    if directory is not None and (directory / STATE_FILE).is_file():
+        saved = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=True)
+        seed = int(saved.get("seed", seed))
+    return directory, device, dist, seed
+
+
 class EchoPretrainer(TransformerMixin, BaseEstimator):
     """Self-supervised pretraining of ECHO on your own signals; then embeds like `EchoEmbedder`.
 
@@ -412,7 +438,7 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
         import torch
         from torch.utils.data import DataLoader
 
-        from .device import resolve_device, torch_threads
+        from .device import torch_threads
         from .training.data import (
             ExampleSpec,
             PretrainingDataset,
@@ -421,21 +447,11 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
             fixed_batches,
             training_items,
         )
-        from .training.distributed import DistContext
         from .training.loop import Pretraining
 
         if self.min_bands > self.max_bands:
             raise ValueError(f"min_bands={self.min_bands} is larger than max_bands={self.max_bands}")
-        directory = None if self.checkpoint_dir is None else _check_writable(self.checkpoint_dir)
-        device = resolve_device(self.device)
-        dist = DistContext.from_env(device)
-        device = dist.device_for(device)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        seed = dist.broadcast_int(seed)
-        if directory is not None and (directory / "state.pt").is_file():
-            saved = torch.load(directory / "state.pt", map_location="cpu", weights_only=True)
-            seed = int(saved.get("seed", seed))
-            del saved
+        directory, device, dist, seed = _start_run(self.checkpoint_dir, self.device, self.random_state)
         items = training_items(scanned.infos, "first" if self.multichannel == "first" else "all")
         train_items, val_items = self._split(items, seed)
         encoder, source_fingerprint = self._initial_encoder(seed)
@@ -500,18 +516,11 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
                   desc="pretraining")
 
     def _checkpoint(self, run, directory, seed):
-        state = run.state_dict()
-        state["seed"] = seed
-        if run.dist.is_main:
-            import torch
-
+        """The training state (rank 0, atomic) and the teacher beside it, then every rank waits."""
+        if run.save_state(directory, {"seed": seed}) is not None:
             from . import __version__
             from .training.export import save_encoder
 
-            path = directory / "state.pt"
-            tmp = path.with_name(f"state.pt.tmp{os.getpid()}")
-            torch.save(state, tmp)
-            os.replace(tmp, path)
             info = {"steps": run.step_count, "config": run.config.to_dict(), "seed": seed}
             save_encoder(run.teacher_arrays(), directory / ENCODER_FILE,
                          {"library": f"sklearn-echo {__version__}", "training": info})
