@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from .band_layout import LAYOUTS
 from .echo.models import DEFAULT_MODEL
 from .embedder import check_echo_input
-from .pretrainer import _data_fingerprint, _start_run
+from .pretrainer import _data_fingerprint, _start_run, _steps_and_warmup
 
 __all__ = ["EchoFineTuner", "combine_labels"]
 
@@ -425,15 +425,12 @@ class EchoFineTuner(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _recipe(self, n_train: int, world: int):
         from .training.supervised import FineTuneRecipe
 
-        steps = int(self.max_steps)
-        if self.max_epochs is not None:
-            steps = min(steps, int(np.ceil(self.max_epochs * n_train / (self.batch_size * world))))
+        steps, warmup = _steps_and_warmup(self, n_train, world)
         lr = self.learning_rate or (1e-3 if self.trainable == "lora" else 1e-4)
         head_lr = self.head_learning_rate or 10 * lr
-        warmup = (max(1, steps // 10) if steps else 0) if self.warmup_steps is None else int(self.warmup_steps)
         return FineTuneRecipe(
             max_steps=steps, learning_rate=float(lr), head_learning_rate=float(head_lr),
-            min_learning_rate=float(self.min_learning_rate), warmup_steps=min(warmup, steps),
+            min_learning_rate=float(self.min_learning_rate), warmup_steps=warmup,
             weight_decay=float(self.weight_decay), mixup=float(self.mixup),
         )
 

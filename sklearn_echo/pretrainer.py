@@ -65,6 +65,15 @@ def _start_run(checkpoint_dir, device, random_state):
     return directory, device, dist, seed
 
 
+def _steps_and_warmup(est, n_train: int, world: int) -> tuple[int, int]:
+    """Optimiser steps (``max_steps``, fewer with ``max_epochs``) and warm-up steps (10% by default)."""
+    steps = int(est.max_steps)
+    if est.max_epochs is not None:
+        steps = min(steps, int(np.ceil(est.max_epochs * n_train / (est.batch_size * world))))
+    warmup = (max(1, steps // 10) if steps else 0) if est.warmup_steps is None else int(est.warmup_steps)
+    return steps, min(warmup, steps)
+
+
 class EchoPretrainer(TransformerMixin, BaseEstimator):
     """Self-supervised pretraining of ECHO on your own signals; then embeds like `EchoEmbedder`.
 
@@ -403,16 +412,12 @@ class EchoPretrainer(TransformerMixin, BaseEstimator):
         from .training.loop import Recipe
         from .training.optim import scaled_learning_rate
 
-        global_batch = self.batch_size * world
-        steps = int(self.max_steps)
-        if self.max_epochs is not None:
-            steps = min(steps, int(np.ceil(self.max_epochs * n_train / global_batch)))
-        lr = self.learning_rate or scaled_learning_rate(global_batch)
-        warmup = (max(1, steps // 10) if steps else 0) if self.warmup_steps is None else int(self.warmup_steps)
+        steps, warmup = _steps_and_warmup(self, n_train, world)
+        lr = self.learning_rate or scaled_learning_rate(self.batch_size * world)
         anneal = steps if self.ema_anneal_steps is None else int(self.ema_anneal_steps)
         return Recipe(
             max_steps=steps, learning_rate=float(lr), min_learning_rate=float(self.min_learning_rate),
-            warmup_steps=min(warmup, steps), weight_decay=float(self.weight_decay),
+            warmup_steps=warmup, weight_decay=float(self.weight_decay),
             ema_decay=float(self.ema_decay), ema_end_decay=float(self.ema_end_decay),
             ema_anneal_steps=anneal, cls_loss_weight=float(self.cls_loss_weight),
         )
