@@ -196,6 +196,13 @@ def task_compressor(start, modes, args):
         row = {"k-NN accuracy": float(np.mean(knn.predict(Z_test) == y_test)), "seconds": secs}
         if ft is not None:
             row["head accuracy"] = float(np.mean(ft.predict(X_test) == y_test))
+            seen = ft.predict(X_fit)  # the head on its own training days
+            row["head accuracy, training days"] = float(np.mean(seen == y_fit))
+            for name, truth, pred in (("training days", y_fit, seen),
+                                      ("test days", y_test, ft.predict(X_test))):
+                pairs = {f"{t}->{p}": int(np.sum((truth == t) & (pred == p)))
+                         for t in ft.classes_ for p in ft.classes_}
+                print(f"compressor {mode}, head on the {name} (true->predicted): {pairs}")
         rows[mode] = row
         print(f"compressor {mode}: {row}", flush=True)
     return rows
