@@ -255,7 +255,7 @@ def test_n_jobs_is_sklearn_n_jobs_and_faiss_threads_are_restored(bank_and_querie
         index.kneighbors(queries, 2)  # None inside a joblib context: its n_jobs
     NeighborIndex(algorithm="brute", n_jobs=-1).fit(bank).kneighbors(queries, 2)
     assert seen[:2] == [1, 2]
-    assert blas[:2] == [{1}, {2}]  # numpy's products (near-tie rescans) too
+    assert blas[:2] == [{1}, {2}]  # the BLAS libraries (faiss's products) too
     from sklearn_echo.device import effective_n_jobs
 
     assert seen[2] == effective_n_jobs(-1)

@@ -12,8 +12,8 @@ The float32 scores only pick candidates. If the weakest candidate is within
 twice the float32 rounding bound of the k-th best, a vector outside the
 candidates could still belong to the k nearest (a near tie), so the query is
 rescanned: every bank vector whose score (numpy float32 products, bank block
-by bank block) reaches the k-th best less that bound is ranked in float64. The result is therefore the exact
-float64 ranking, ties going to the lower bank index, as
+by bank block, on one BLAS thread) reaches the k-th best less that bound is
+ranked in float64. The result is therefore the exact float64 ranking, ties going to the lower bank index, as
 `sklearn.neighbors.NearestNeighbors(algorithm="brute")` computes it on
 float64 copies.
 """
@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from ._space import exact_distances, order_by_distance, row_distances
-from ._threads import import_faiss
+from ._threads import import_faiss, one_blas_thread
 
 __all__ = ["EXTRA_CANDIDATES", "FlatSearch"]
 
@@ -131,34 +131,31 @@ class FlatSearch:
         dist : ndarray of shape (m, k), float64
         ind : ndarray of shape (m, k), int64
         """
-        m, n = len(queries), self.n_samples
-        extra = 0 if excl is None else 1
-        rows = np.arange(m)
-        kc = min(n, k + EXTRA_CANDIDATES + extra)
-        S, cand = self.scores(vectors, kc)
-        bad = cand < 0
+        n = self.n_samples
+        kc = min(n, k + EXTRA_CANDIDATES + (0 if excl is None else 1))
+        S, cand = self.scores(vectors, kc)  # best first
+        # every bank vector outside the candidates scores at most the weakest
+        weakest = S[:, -1].copy()
         if excl is not None:
-            bad |= cand == excl[:, None]
-        S[bad] = -np.inf
-        ranked = -np.sort(-S, axis=1)  # descending, left-out rows last
+            out = cand == excl[:, None]
+            if out.any():  # the left-out row goes last, the others keep their order
+                S[out] = -np.inf
+                last = np.argsort(out, axis=1, kind="stable")
+                S, cand = np.take_along_axis(S, last, 1), np.take_along_axis(cand, last, 1)
         # only candidates within the rounding bound of the k-th score can be
-        # among the k nearest: their distances are computed in float64, the
-        # others stay at infinity
-        kth = ranked[:, k - 1] - 2.0 * self.tolerance(queries)
+        # among the k nearest: the k best and the few others above kth are
+        # ranked in float64, the rest stay at infinity
+        kth = S[:, k - 1] - 2.0 * self.tolerance(queries)
         d = np.full(cand.shape, np.inf)
-        # the k best scores of every row, then the few others above kth
-        top = np.argsort(-S, axis=1, kind="stable")[:, :k]
-        np.put_along_axis(d, top, row_distances(self.metric, queries, bank,
-                                                np.take_along_axis(cand, top, 1)), 1)
-        r, c = np.nonzero((S >= kth[:, None]) & np.isinf(d))
-        d[r, c] = exact_distances(self.metric, queries, bank, rows[r], cand[r, c])
+        d[:, :k] = row_distances(self.metric, queries, bank, cand[:, :k])
+        r, c = np.nonzero(S[:, k:] >= kth[:, None])
+        d[r, c + k] = exact_distances(self.metric, queries, bank, r, cand[r, c + k])
         order = order_by_distance(d, cand)[:, :k]
         dist = np.take_along_axis(d, order, 1)
         ind = np.take_along_axis(cand, order, 1)
         if kc < n:
-            # the weakest candidate within the bound: vectors left out of the
-            # candidates may tie with the k-th neighbour
-            wide = np.flatnonzero(ranked[:, kc - extra - 1] >= kth)
+            # a vector outside the candidates may tie with the k-th neighbour
+            wide = np.flatnonzero(weakest >= kth)
             if wide.size:
                 dist[wide], ind[wide] = self._rescan(
                     vectors[wide], queries.take(wide), bank, k,
@@ -178,8 +175,15 @@ class FlatSearch:
         Scores are recomputed with numpy's float32 products, bank block by
         bank block, on the scale of `scores`; a vector among the k nearest
         scores at least ``thresholds`` (the k-th score less twice the
-        rounding bound) under either computation.
+        rounding bound) under either computation. The products run on one
+        BLAS thread (`one_blas_thread`): a multithreaded BLAS keeps its
+        threads spinning after a product, and they would take the cores from
+        the next faiss search (measured: twice its time).
         """
+        with one_blas_thread():
+            return self._rescan_products(vectors, queries, bank, k, excl, thresholds, max_cells)
+
+    def _rescan_products(self, vectors, queries, bank, k, excl, thresholds, max_cells):
         xb = self._bank_vectors()
         n, m = xb.shape[0], len(queries)
         bb = int(max(1, min(n, max_cells // max(1, m))))

@@ -176,13 +176,13 @@ class NeighborIndex:
         self : NeighborIndex
         """
         self._check_params()
-        X = check_vectors(X, "The bank")
+        X, sq = check_vectors(X, "The bank")
         if X.shape[0] == 0:
             raise ValueError("The bank is empty: it needs at least one vector.")
         if X.shape[1] == 0:
             raise ValueError("The bank has 0 features: it needs at least one.")
         shift = X.mean(axis=0, dtype=np.float64).astype(np.float32)
-        return self._set_bank(make_rows(X, self.metric, shift, "The bank"), shift)
+        return self._set_bank(make_rows(X, self.metric, shift, "The bank", sq=sq), shift)
 
     def _set_bank(self, rows, shift):
         self.n_features_in_ = rows.raw.shape[1]
@@ -226,10 +226,8 @@ class NeighborIndex:
                 f"features, got shape {X.shape}."
             )
         start = self.n_samples_
-        new = make_rows(
-            check_vectors(X, "The added vectors"), self.metric, self._shift,
-            "The added vectors", offset=start,
-        )
+        X, sq = check_vectors(X, "The added vectors")
+        new = make_rows(X, self.metric, self._shift, "The added vectors", offset=start, sq=sq)
         self._bank = self._bank.concat(new)
         self._update_size()
         if self._backend is not None:
@@ -298,7 +296,8 @@ class NeighborIndex:
             Q = self._bank
         else:
             X = check_bank_like(X, self.n_features_in_, "Queries")
-            Q = make_rows(check_vectors(X, "The queries"), self.metric, self._shift, "The queries")
+            X, sq = check_vectors(X, "The queries")
+            Q = make_rows(X, self.metric, self._shift, "The queries", sq=sq)
         n_q = len(Q)
         excl = self._exclusions(n_q, exclude, exclude_self)
         check_n_neighbors(n_neighbors)
@@ -368,7 +367,8 @@ class NeighborIndex:
         other = NeighborIndex(
             metric=self.metric, algorithm="brute", n_jobs=self.n_jobs, block_bytes=self.block_bytes
         )
-        rows = make_rows(check_vectors(X, "The candidates"), self.metric, self._shift, "The candidates")
+        X, sq = check_vectors(X, "The candidates")
+        rows = make_rows(X, self.metric, self._shift, "The candidates", sq=sq)
         other._set_bank(rows, self._shift)  # same search space as this bank
         with faiss_threads(self.n_jobs):
             return other._query(other._search(), self._bank, n_neighbors, None)

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import ROW_CHUNK, list_rows
+from ._validation import ROW_CHUNK, list_rows, squared_norms
 
 __all__ = [
     "Rows",
@@ -87,15 +87,7 @@ class Rows:
         return np.ascontiguousarray(block - shift)
 
 
-def _sq_norms(X):
-    out = np.empty(X.shape[0], dtype=np.float64)
-    for s in range(0, X.shape[0], ROW_CHUNK):
-        block = X[s : s + ROW_CHUNK]
-        out[s : s + ROW_CHUNK] = np.einsum("ij,ij->i", block, block, dtype=np.float64)
-    return out
-
-
-def make_rows(X, metric, shift, what, offset=0):
+def make_rows(X, metric, shift, what, offset=0, sq=None):
     """`Rows` of validated float32 vectors ``X`` for ``metric``.
 
     Parameters
@@ -110,13 +102,16 @@ def make_rows(X, metric, shift, what, offset=0):
         Name of the vectors in the zero-norm warning.
     offset : int, default=0
         Added to the row numbers in the warning (rows appended to a bank).
+    sq : ndarray of shape (n,), float64, default=None
+        The squared norms of the rows of ``X`` when already known (as
+        `check_vectors` returns them); computed when None.
 
     Returns
     -------
     rows : Rows
     """
     if metric == "cosine":
-        sq = _sq_norms(X)
+        sq = squared_norms(X) if sq is None else sq
         zero = sq == 0.0
         if zero.any():
             warnings.warn(
@@ -132,7 +127,7 @@ def make_rows(X, metric, shift, what, offset=0):
         return Rows(X, scale, sq)
     sq = np.empty(X.shape[0], dtype=np.float64)
     for s in range(0, X.shape[0], ROW_CHUNK):
-        sq[s : s + ROW_CHUNK] = _sq_norms(X[s : s + ROW_CHUNK] - shift)
+        sq[s : s + ROW_CHUNK] = squared_norms(X[s : s + ROW_CHUNK] - shift)
     return Rows(X, None, sq)
 
 
