@@ -2,9 +2,9 @@
 
 faiss runs its searches and graph builds on OpenMP threads and its products
 on its BLAS library's threads. `faiss_threads` sets both thread counts to
-``sklearn_echo.device.effective_n_jobs(n_jobs)`` (so ``None`` is 1 unless a ``joblib.parallel_config`` context says otherwise,
-and ``-1`` is every core) for the duration of a block, then puts the
-previous settings back. The OpenMP setting belongs to the calling thread, so
+``sklearn_echo.device.effective_n_jobs(n_jobs)`` (so ``None`` is 1 unless
+a ``joblib.parallel_config`` context says otherwise, and ``-1`` is every
+core) for the duration of a block, then puts the previous settings back. The OpenMP setting belongs to the calling thread, so
 searches running in several threads at once do not disturb each other.
 """
 
