@@ -304,3 +304,29 @@ def test_ivf_probes_every_list_when_the_probed_ones_are_short():
     _, ind = index.fit(X).kneighbors(X[:5], 200)
     assert (ind >= 0).all()
     np.testing.assert_array_equal(np.sort(ind[:, :1], axis=1), exact.kneighbors(X[:5], 1)[1])
+
+
+def test_near_tie_rescans_run_on_one_blas_thread_then_restore(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    from sklearn_echo.neighbors._exact import FlatSearch
+
+    def blas_threads():
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    seen = []
+    original = FlatSearch._rescan_products
+
+    def spy(self, *args):
+        seen.append(blas_threads())
+        return original(self, *args)
+
+    monkeypatch.setattr(FlatSearch, "_rescan_products", spy)
+    # 40 identical rows: the candidates all tie, so every query is rescanned
+    bank = np.vstack([np.ones((40, 3)), np.eye(3)])
+    index = NeighborIndex(algorithm="brute", n_jobs=2).fit(bank)
+    dist, ind = index.kneighbors(np.ones((2, 3)), 3)
+    np.testing.assert_array_equal(ind, [[0, 1, 2], [0, 1, 2]])
+    assert seen == [{1}]
+    with search.faiss_threads(2):
+        assert blas_threads() == {2}
