@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from sklearn_echo.echo.checkpoint import load_encoder
 from sklearn_echo.echo.batching import chunk_starts
 from sklearn_echo.echo.pipeline import embed_signals
+from sklearn_echo.echo.kernels import KernelOptions, packed_attention
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder
 from sklearn_echo.echo.bands import band_plan, stft_params
 from sklearn_echo.echo.spectrogram import echo_spectrogram
@@ -145,6 +147,33 @@ def test_embedding_is_bitwise_independent_of_batch_companions():
     together = embed_signals(enc, sigs)
     for a, t in zip(alone, together):
         np.testing.assert_array_equal(a, t.utterance)
+
+
+def test_bfloat16_embedding_is_bitwise_independent_of_batch_companions():
+    enc = load_encoder(TINY_SAFETENSORS, dtype="bfloat16")
+    rng = np.random.default_rng(4)
+    sigs = [(rng.standard_normal(12000).astype(np.float32), 16000.0) for _ in range(7)]
+    alone = [embed_signals(enc, [s])[0].utterance for s in sigs]
+    for a, t in zip(alone, embed_signals(enc, sigs)):
+        np.testing.assert_array_equal(a, t.utterance)
+
+
+@pytest.mark.parametrize("float32_softmax", [True, False])
+def test_packed_bfloat16_attention_equals_float32_attention(float32_softmax):
+    """Head by head on the packed projection, masked keys included, as SDPA computes it."""
+    g = torch.Generator().manual_seed(0)
+    n, length, heads, dim = 3, 21, 4, 32
+    qkv = torch.randn(n * length, 3 * dim, generator=g)
+    mask = torch.ones(n, 1, 1, length, dtype=torch.bool)
+    mask[1, ..., 15:] = False
+    kernels = KernelOptions(float32_softmax=float32_softmax)
+    with torch.no_grad():
+        fast = packed_attention(qkv.bfloat16(), n, length, heads, mask, kernels)
+        q, k, v = qkv.view(n, length, 3, heads, dim // heads).permute(2, 0, 3, 1, 4).unbind(0)
+        ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    assert fast.dtype == torch.bfloat16 and fast.shape == (n * length, dim)
+    ref = ref.transpose(1, 2).reshape(n * length, dim)
+    torch.testing.assert_close(fast.float(), ref, atol=3e-2, rtol=3e-2)
 
 
 @pytest.mark.parametrize(

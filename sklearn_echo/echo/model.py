@@ -22,6 +22,7 @@ from .kernels import (
     linear,
     linear_add,
     linear_gelu,
+    packed_attention,
     pad_rows,
     pad_rows_3d,
 )
@@ -95,19 +96,16 @@ class _SelfAttention(nn.Module):
         hd = dim // h
         if queries is None:
             qkv = linear(x, self.in_proj_weight, self.in_proj_bias, kernels)
-            q, k, v = qkv.view(n, length, 3, h, hd).permute(2, 0, 3, 1, 4).unbind(0)
-            lq = length
-        elif fold_queries(x, queries, h, kernels):
+            return packed_attention(qkv.view(n * length, 3 * dim), n, length, h, mask, kernels)
+        if fold_queries(x, queries, h, kernels):
             return self._folded(x, mask, queries, kernels)
-        else:
-            w_q, w_kv = self.in_proj_weight.split([dim, 2 * dim])
-            b_q, b_kv = self.in_proj_bias.split([dim, 2 * dim])
-            q = linear(x[:, :queries], w_q, b_q, kernels).view(n, queries, h, hd).transpose(1, 2)
-            kv = linear(x, w_kv, b_kv, kernels).view(n, length, 2, h, hd).permute(2, 0, 3, 1, 4)
-            k, v = kv.unbind(0)
-            lq = queries
+        w_q, w_kv = self.in_proj_weight.split([dim, 2 * dim])
+        b_q, b_kv = self.in_proj_bias.split([dim, 2 * dim])
+        q = linear(x[:, :queries], w_q, b_q, kernels).view(n, queries, h, hd).transpose(1, 2)
+        kv = linear(x, w_kv, b_kv, kernels).view(n, length, 2, h, hd).permute(2, 0, 3, 1, 4)
+        k, v = kv.unbind(0)
         # (N, H, Lq, hd) -> (N * Lq, D); free when the kernel wrote (N, Lq, H, hd).
-        return attention(q, k, v, mask, kernels).transpose(1, 2).reshape(n * lq, dim)
+        return attention(q, k, v, mask, kernels).transpose(1, 2).reshape(n * queries, dim)
 
     def _folded(self, x, mask, queries: int, kernels: KernelOptions):
         """:meth:`heads` for a few queries without projecting keys and values.
