@@ -40,8 +40,9 @@ bounds, printed side by side:
                   GELU and residual additions left out. No bfloat16 encoder can be faster.
   tight           the four weight products at that same rate, plus attention (scores,
                   softmax, weighted sum) timed per sequence length with the fastest of
-                  torch SDPA, baddbmm + float32 softmax + bmm and baddbmm + bfloat16
-                  softmax + bmm, plus each layer's elementwise work (two LayerNorms, the
+                  torch SDPA, baddbmm + float32 or bfloat16 softmax + bmm on contiguous
+                  heads, and the pipeline's head-by-head kernel on the packed
+                  projection (float32 or bfloat16 softmax), plus each layer's elementwise work (two LayerNorms, the
                   GELU, two residual additions), each timed alone at its best, plus
                   the spectrograms and band patches (the pipeline's own function on one
                   thread, divided by the thread count): the encoder built from the
@@ -65,6 +66,7 @@ Usage::
     python benchmarks/bench_encoder.py --quick         # smoke test, < 1 minute
     python benchmarks/bench_encoder.py --long          # 60 min at 48 kHz, peak RSS
     python benchmarks/bench_encoder.py --ablate        # each fast path on/off, batch sizes
+    python benchmarks/bench_encoder.py --ablate --ablate-workload mixed --ablate-methods c
     python benchmarks/bench_encoder.py --ceiling       # the fastest any bf16 / int8 encoder could be (two bounds)
     python benchmarks/bench_encoder.py --methods a,c,d # a subset of the methods
     python benchmarks/bench_encoder.py --repeats 5 --threads 2 --device cpu
@@ -102,7 +104,7 @@ from sklearn_echo.echo.batching import (
     encode_chunks,
     plan_chunks,
 )
-from sklearn_echo.echo.kernels import KernelOptions
+from sklearn_echo.echo.kernels import KernelOptions, packed_attention
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder
 from sklearn_echo.echo.pipeline import embed_signals
 from sklearn_echo.echo.quantize import Int8Linear, quantize_encoder
@@ -549,7 +551,7 @@ def embed_utterances(enc, sigs, *, batch_tokens=None, batch_workers=True):
 
 
 def main_ablate(args):
-    """Each fast path off in turn, and the batch size, interleaved on the 16 kHz clips.
+    """Each fast path off in turn, and the batch size, interleaved on one workload.
 
     Besides wall-clock xRT, prints xRT per CPU-second (audio seconds / process CPU
     seconds), which is less sensitive to other processes taking turns on the cores.
@@ -558,7 +560,7 @@ def main_ablate(args):
     print(f"machine: {machine_line(device)}")
     print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min)")
     models = build_models(device, tuple(args.ablate_methods.split(",")))
-    sigs = workload("clips16k", args.quick)
+    sigs = workload(args.ablate_workload, args.quick)
     if not args.quick:
         sigs = sigs[: args.ablate_clips]
     seconds = audio_seconds(sigs)
@@ -590,8 +592,8 @@ def main_ablate(args):
                     wall[name].append(time.perf_counter() - t0)
                     cpu[name].append(time.process_time() - c0)
         base, cbase = min(wall[variants[0][0]]), min(cpu[variants[0][0]])
-        print(f"\n== {LABELS[dtype_key]}, {len(sigs)} clips x 10 s at 16 kHz, "
-              f"{args.repeats} interleaved repeats ==")
+        print(f"\n== {LABELS[dtype_key]}, {WORKLOAD_TITLES[args.ablate_workload]} "
+              f"({len(sigs)} signals), {args.repeats} interleaved repeats ==")
         print(f"{'variant':30s} {'xRT best':>9s} {'xRT median':>11s} {'default faster by':>18s}"
               f" {'xRT/CPU-s best':>15s} {'default faster by (CPU)':>24s}")
         for name, _, _ in variants:
@@ -705,7 +707,7 @@ def _fastest_per_item(make_call, items: int, repeats: int) -> tuple[float, int]:
     return best, best_workers
 
 
-def _attention_sdpa(q, k, v):
+def _attention_sdpa(q, k, v, qkv):
     return torch.nn.functional.scaled_dot_product_attention(q, k, v)
 
 
@@ -725,10 +727,19 @@ def _attention_bmm(q, k, v, float32_softmax: bool):
     return torch.bmm(weights, v.reshape(n * h, length, hd))
 
 
+def _attention_packed(q, qkv, float32_softmax: bool):
+    n, h, length, _ = q.shape
+    return packed_attention(qkv, n, length, h, None, KernelOptions(float32_softmax=float32_softmax))
+
+
+# Each kernel gets contiguous q, k, v of shape (sequences, heads, L, head_dim) and the
+# same values packed as the input projection writes them, (sequences * L, 3 D).
 ATTENTION_KERNELS = {
     "SDPA": _attention_sdpa,
-    "baddbmm + float32 softmax + bmm": lambda q, k, v: _attention_bmm(q, k, v, True),
-    "baddbmm + bfloat16 softmax + bmm": lambda q, k, v: _attention_bmm(q, k, v, False),
+    "baddbmm + float32 softmax + bmm": lambda q, k, v, qkv: _attention_bmm(q, k, v, True),
+    "baddbmm + bfloat16 softmax + bmm": lambda q, k, v, qkv: _attention_bmm(q, k, v, False),
+    "packed, head by head, float32 softmax": lambda q, k, v, qkv: _attention_packed(q, qkv, True),
+    "packed, head by head, bfloat16 softmax": lambda q, k, v, qkv: _attention_packed(q, qkv, False),
 }
 # Tokens per attention call tried: the pipeline's CPU batch and a larger one
 # (a few hundred short sequences).
@@ -739,9 +750,10 @@ def attention_seconds(lengths, config: EchoConfig, repeats: int, dtype=torch.bfl
     """Measured time of one full layer's attention over these sequences, per kernel.
 
     For every distinct length ``L`` (sequences of one length need no mask), q, k and v
-    of shape (sequences, heads, L, head_dim) in ``dtype`` go through each kernel of
-    `ATTENTION_KERNELS` (scores, softmax, weighted sum; no projections), in batches
-    of ``min(count, batch_tokens // L)`` sequences for each ``batch_tokens`` of
+    of shape (sequences, heads, L, head_dim) in ``dtype`` (and the same values packed
+    as (sequences * L, 3 D)) go through each kernel of `ATTENTION_KERNELS` (scores,
+    softmax, weighted sum; no projections), in batches of
+    ``min(count, batch_tokens // L)`` sequences for each ``batch_tokens`` of
     `ATTENTION_BATCH_TOKENS`, with the threads as in `_fastest_per_item`; the
     fastest seconds per sequence of each kernel times the number of sequences of
     that length gives the kernel's time.
@@ -765,8 +777,10 @@ def attention_seconds(lengths, config: EchoConfig, repeats: int, dtype=torch.bfl
             for size in sizes:
 
                 def make_call(size=size, kernel=kernel, length=length):
-                    q, k, v = (torch.randn(size, h, length, hd, generator=g).to(dtype) for _ in range(3))
-                    return lambda: kernel(q, k, v)
+                    qkv = torch.randn(size * length, 3 * h * hd, generator=g).to(dtype)
+                    heads = qkv.view(size, length, 3, h, hd).permute(2, 0, 3, 1, 4)
+                    q, k, v = (t.contiguous() for t in heads.unbind(0))
+                    return lambda: kernel(q, k, v, qkv)
 
                 fastest = min(fastest, _fastest_per_item(make_call, size, repeats)[0])
             at_length[name] = fastest * count
@@ -980,7 +994,9 @@ def parse_args(argv=None):
     p.add_argument("--long-reference", action="store_true",
                    help="also run the reference loop on the long signal (needs several GB)")
     p.add_argument("--ablate", action="store_true", help="each fast path off in turn; batch sizes")
-    p.add_argument("--ablate-clips", type=int, default=64)
+    p.add_argument("--ablate-clips", type=int, default=64, help="signals of --ablate (at most)")
+    p.add_argument("--ablate-workload", default="clips16k", choices=sorted(WORKLOAD_TITLES),
+                   help="workload of --ablate")
     p.add_argument("--ceiling", action="store_true",
                    help="bounds of (c)/(a): products alone at the best bf16 speed, and products + "
                         "attention + norms at their best measured kernels")

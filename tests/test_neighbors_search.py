@@ -330,3 +330,17 @@ def test_near_tie_rescans_run_on_one_blas_thread_then_restore(monkeypatch):
     assert seen == [{1}]
     with search.faiss_threads(2):
         assert blas_threads() == {2}
+
+
+def test_flat_storage_reserved_once_holds_the_blocks_in_order():
+    from sklearn_echo.neighbors._exact import FlatSearch
+
+    rng = np.random.default_rng(0)
+    blocks = [rng.standard_normal((n, 6)).astype(np.float32) for n in (5, 3, 4)]
+    search = FlatSearch("euclidean", 6)
+    search.reserve(12)
+    assert search.n_samples == 0
+    for b in blocks:
+        search.add(b, np.einsum("ij,ij->i", b, b))
+    np.testing.assert_array_equal(search._bank_vectors(), np.vstack(blocks))
+    assert search.max_sq == max(float(np.einsum("ij,ij->i", b, b).max()) for b in blocks)

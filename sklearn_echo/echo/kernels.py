@@ -54,6 +54,10 @@ class KernelOptions:
         bfloat16 attention on CPU through two batched matmuls and a softmax
         (computed in float32) instead of SDPA's CPU flash kernel, which is
         slow in bfloat16 for ECHO's short sequences (64 to 126 tokens).
+    packed_attention : bool, default=True
+        bfloat16 attention on CPU head by head on the packed input projection
+        (`packed_attention`) instead of through (N, H, L, hd) copies of the
+        queries, keys and values (`attention`).
     fold_last_layer : bool, default=True
         CLS-only last layer: attend over the layer input instead of
         projecting every token's key and value (any device; see
@@ -81,6 +85,7 @@ class KernelOptions:
 
     fused_linear: bool = True
     bf16_matmul_attention: bool = True
+    packed_attention: bool = True
     fold_last_layer: bool = True
     float32_softmax: bool = True
     attention_dtype: str | None = None
@@ -220,6 +225,7 @@ def packed_attention(qkv, n: int, length: int, heads: int, mask, kernels: Kernel
         work = qkv.to(getattr(torch, wanted))
     if not (
         kernels.bf16_matmul_attention
+        and kernels.packed_attention
         and work.device.type == "cpu"
         and work.dtype == torch.bfloat16
         and not torch.is_grad_enabled()

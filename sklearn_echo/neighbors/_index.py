@@ -253,6 +253,7 @@ class NeighborIndex:
                 backend.train(sample.search_vectors(self._shift), self.n_samples_)
             else:
                 backend = FlatSearch(self.metric, d)
+                backend.reserve(self.n_samples_)
             step = max(1, self.block_bytes // (4 * d))
             for s in range(0, self.n_samples_, step):
                 stop = min(self.n_samples_, s + step)
