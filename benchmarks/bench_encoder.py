@@ -568,6 +568,9 @@ def main_ablate(args):
     flags = [f.name for f in dataclasses.fields(KernelOptions) if isinstance(getattr(defaults, f.name), bool)]
     variants = [("all fast paths (default)", {}, None)]
     variants += [(f"without {k}", {k: False}, None) for k in flags if getattr(defaults, k)]
+    # the two attention switches together: bfloat16 attention as it ran before both
+    variants += [("without packed_attention and float32_softmax",
+                  {"packed_attention": False, "float32_softmax": False}, None)]
     variants += [("without batch_workers", {"batch_workers": False}, None)]
     variants += [(f"with {k} (opt-in)", {k: True}, None) for k in flags if not getattr(defaults, k)]
     variants += [(f"batch_tokens={bt}", {}, bt) for bt in (2048, 8192, 16384)]
@@ -594,11 +597,11 @@ def main_ablate(args):
         base, cbase = min(wall[variants[0][0]]), min(cpu[variants[0][0]])
         print(f"\n== {LABELS[dtype_key]}, {WORKLOAD_TITLES[args.ablate_workload]} "
               f"({len(sigs)} signals), {args.repeats} interleaved repeats ==")
-        print(f"{'variant':30s} {'xRT best':>9s} {'xRT median':>11s} {'default faster by':>18s}"
+        print(f"{'variant':46s} {'xRT best':>9s} {'xRT median':>11s} {'default faster by':>18s}"
               f" {'xRT/CPU-s best':>15s} {'default faster by (CPU)':>24s}")
         for name, _, _ in variants:
             t, c = wall[name], cpu[name]
-            print(f"{name:30s} {seconds / min(t):9.1f} {seconds / statistics.median(t):11.1f} "
+            print(f"{name:46s} {seconds / min(t):9.1f} {seconds / statistics.median(t):11.1f} "
                   f"{min(t) / base:17.2f}x {seconds / min(c):15.1f} {min(c) / cbase:23.2f}x")
     print(f"\nload average at end: {os.getloadavg()[0]:.2f} (1 min)")
 
