@@ -403,22 +403,22 @@ def encode_chunks(
             progress.update(len(per_job))
         pending, pending_tokens = [], 0
 
-    def patches_of(j):
+    def sequences_of(j):
         job = jobs[j]
-        plan, _ = fenc.get(job.sample_rate)
-        return _chunk_patches(job, plan, cfg.patch_width, device).to(dtype)
+        plan, freq = fenc.get(job.sample_rate)
+        return encoder.embed(_chunk_patches(job, plan, cfg.patch_width, device).to(dtype), freq)
 
     def prepare_window(todo):
-        # With worker threads, each computes whole chunks' spectrograms on its one
-        # thread (no intra-op synchronisation on their small operations); the patch
-        # projection, a product, runs here over all threads as before.
+        # With worker threads, each computes whole chunks' spectrograms and band
+        # sequences (the patch projection included) on its one thread: no intra-op
+        # synchronisation on their small operations, and no worker idle while the
+        # calling thread projects patches.
         nonlocal pending, pending_tokens
         if prepare_in_workers:
-            patches = runner.map(patches_of, todo)
+            sequences = runner.map(sequences_of, todo)
         else:
-            patches = (patches_of(j) for j in todo)
-        for j, p in zip(todo, patches):
-            pending.append((j, encoder.embed(p, fenc.get(jobs[j].sample_rate)[1])))
+            sequences = (sequences_of(j) for j in todo)
+        pending.extend(zip(todo, sequences))
         pending_tokens = sum(seq.shape[0] * seq.shape[1] for _, seq in pending)
 
     prepare_in_workers = runner.workers > 1 and prepare_workers
