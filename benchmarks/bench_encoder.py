@@ -104,7 +104,7 @@ from sklearn_echo.echo.batching import (
     encode_chunks,
     plan_chunks,
 )
-from sklearn_echo.echo.kernels import KernelOptions, packed_attention
+from sklearn_echo.echo.kernels import KernelOptions, attention, packed_attention
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder
 from sklearn_echo.echo.pipeline import embed_signals
 from sklearn_echo.echo.quantize import Int8Linear, quantize_encoder
@@ -715,19 +715,8 @@ def _attention_sdpa(q, k, v, qkv):
 
 
 def _attention_bmm(q, k, v, float32_softmax: bool):
-    n, h, length, hd = q.shape
-    scores = torch.baddbmm(
-        q.new_empty(()).expand(n * h, length, length),
-        q.reshape(n * h, length, hd),
-        k.reshape(n * h, length, hd).transpose(1, 2),
-        beta=0.0,
-        alpha=hd**-0.5,
-    )
-    if float32_softmax:
-        weights = torch.softmax(scores.float(), dim=-1).to(q.dtype)
-    else:
-        weights = torch.softmax(scores, dim=-1)
-    return torch.bmm(weights, v.reshape(n * h, length, hd))
+    # the encoder's own kernel on contiguous heads (baddbmm, softmax, batched product)
+    return attention(q, k, v, None, KernelOptions(float32_softmax=float32_softmax))
 
 
 def _attention_packed(q, qkv, float32_softmax: bool):
