@@ -66,10 +66,10 @@ class KernelOptions:
         bfloat16 attention on CPU: the scores go through torch's float32
         softmax and the weights are rounded to bfloat16 once. torch's
         bfloat16 softmax is as fast only when the sequence length is a
-        multiple of 32 (within 7%) and up to 1.5x slower otherwise (126
-        tokens, ECHO's full chunk: 8.6 against 5.7 ms for 4,096 tokens of
-        ECHO-Small attention on one thread). False keeps the bfloat16
-        softmax (the weights can differ in the last bfloat16 bit).
+        multiple of 32 and slower otherwise, as at ECHO's 126-token chunks
+        (``benchmarks/bench_encoder.py --ceiling`` prints both per layer).
+        False keeps the bfloat16 softmax (the weights can differ in the
+        last bfloat16 bit).
     attention_dtype : str or None, default=None
         Compute attention (both products and the softmax) in this dtype
         (``"bfloat16"``) whatever the activations' dtype; ``None`` keeps
@@ -212,10 +212,10 @@ def packed_attention(qkv, n: int, length: int, heads: int, mask, kernels: Kernel
     bfloat16 on CPU (also a float32 ``qkv`` when `KernelOptions` sets
     ``attention_dtype="bfloat16"``): head by head, the batched products read
     the head's columns of ``qkv`` in place and write into its columns of the
-    output, so no head is copied out and no output is transposed (4,096
-    tokens of ECHO-Small, one thread: 8.9 ms against 14.7 ms through
-    `attention` at 126 tokens, 3.2 against 7.5 ms at 64). Elsewhere: the
-    heads as (N, H, L, hd) views through `attention`.
+    output, so no head is copied out and no output is transposed
+    (``benchmarks/bench_encoder.py --ablate --ablate-workload mixed`` compares
+    it with `attention`). Elsewhere: the heads as (N, H, L, hd) views through
+    `attention`.
     """
     dim = qkv.shape[1] // 3
     hd = dim // heads

@@ -13,7 +13,8 @@ twice the float32 rounding bound of the k-th best, a vector outside the
 candidates could still belong to the k nearest (a near tie), so the query is
 rescanned: every bank vector whose score (numpy float32 products, bank block
 by bank block, on one BLAS thread) reaches the k-th best less that bound is
-ranked in float64. The result is therefore the exact float64 ranking, ties going to the lower bank index, as
+ranked in float64. The result is therefore the exact float64 ranking, ties
+going to the lower bank index, as
 `sklearn.neighbors.NearestNeighbors(algorithm="brute")` computes it on
 float64 copies.
 """
@@ -91,7 +92,8 @@ class FlatSearch:
 
         faiss grows a flat index's storage to the exact size at every ``add``,
         copying what it holds each time: a bank added in three blocks took
-        twice the time of one ``add`` (100,000 x 384: 180 ms against 85).
+        twice the time of one ``add`` (100,000 x 384: 180 ms against 85 in a
+        one-off comparison).
         Growing the storage once and shrinking it back keeps the allocation
         (a ``std::vector`` keeps its capacity), so the blocks that follow are
         appended in place.
@@ -193,7 +195,7 @@ class FlatSearch:
         rounding bound) under either computation. The products run on one
         BLAS thread (`one_blas_thread`): a multithreaded BLAS keeps its
         threads spinning after a product, and they would take the cores from
-        the next faiss search (measured: twice its time).
+        the next faiss search (see `one_blas_thread`).
         """
         with one_blas_thread():
             return self._rescan_products(vectors, queries, bank, k, excl, thresholds, max_cells)

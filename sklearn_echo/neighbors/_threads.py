@@ -4,8 +4,9 @@ faiss runs its searches and graph builds on OpenMP threads and its products
 on its BLAS library's threads. `faiss_threads` sets both thread counts to
 ``sklearn_echo.device.effective_n_jobs(n_jobs)`` (so ``None`` is 1 unless
 a ``joblib.parallel_config`` context says otherwise, and ``-1`` is every
-core) for the duration of a block, then puts the previous settings back. The OpenMP setting belongs to the calling thread, so
-searches running in several threads at once do not disturb each other.
+core) for the duration of a block, then puts the previous settings back.
+The OpenMP setting belongs to the calling thread, so searches running in
+several threads at once do not disturb each other.
 """
 
 # License: MIT
@@ -68,9 +69,9 @@ def one_blas_thread():
 
     For numpy products inside a search: a multithreaded BLAS (OpenBLAS)
     keeps its threads spinning for a while after each product, and on a
-    machine with few cores they slow the faiss search that follows (a
-    2,000-query search of a 1,000 x 2,688 bank measured twice as long right
-    after a 50 x 1,000 numpy product on two threads).
+    machine with few cores they slow the faiss search that follows (in a
+    one-off comparison, a 2,000-query search of a 1,000 x 2,688 bank took
+    twice as long right after a 50 x 1,000 numpy product on two threads).
     """
     with _blas_controller().limit(limits=1, user_api="blas"):
         yield
