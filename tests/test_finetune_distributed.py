@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder
 from sklearn_echo.signals import scan_signals
@@ -15,6 +14,8 @@ from sklearn_echo.training.supervised import (
     LabelledDataset,
     SupervisedTraining,
 )
+
+from .two_processes import check_like_one_process, two_ranks_and_one
 
 STEPS = 3
 BATCH = 2  # per rank
@@ -48,50 +49,14 @@ def _build(rank, world, batch, trainable):
     return run, data
 
 
-def _snapshots(run, data):
-    out = []
-    for batch in data:
-        run.step(batch)
-        out.append({
-            "model": {k: v.detach().clone() for k, v in run.net.state_dict().items()},
-            "loss": run.loss_curve[-1],
-        })
-    return out
-
-
-def _worker(rank, world, trainable, init_file, out_dir):
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=world)
-    try:
-        run, data = _build(rank, world, BATCH, trainable)
-        torch.save(_snapshots(run, data), f"{out_dir}/rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
 @pytest.mark.parametrize("trainable", ["all", "lora"])
 def test_two_processes_match_one_process_over_the_global_batch(tmp_path, trainable):
-    mp.spawn(_worker, args=(2, trainable, str(tmp_path / "init"), str(tmp_path)), nprocs=2,
-             join=True)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
-    torch.set_num_threads(1)
-    single = _snapshots(*_build(0, 1, 2 * BATCH, trainable))
-    assert len(ranks[0]) == len(ranks[1]) == len(single) == STEPS
-    start = _build(0, 1, 2 * BATCH, trainable)[0].net.state_dict()
-    worst = 0.0
-    for step in range(STEPS):
-        a, b, ref = ranks[0][step], ranks[1][step], single[step]
-        assert a["loss"] == b["loss"]
-        assert a["loss"] == pytest.approx(ref["loss"], rel=1e-5)
-        for k, v in a["model"].items():
-            assert torch.equal(v, b["model"][k]), f"ranks differ in {k} after step {step}"
-            diff = (v - ref["model"][k]).abs().max().item()
-            worst = max(worst, diff)
-            assert diff <= TOLERANCE, f"{k} differs by {diff} after step {step}"
+    ranks, single = two_ranks_and_one(tmp_path, _build, (trainable,), BATCH, ("net",))
+    worst = check_like_one_process(ranks, single, ("net",), STEPS, TOLERANCE)
     print(f"largest difference from one process ({trainable}): {worst:.3g}")
     # the run trained: the head and the trained encoder weights moved
-    moved = {k for k, v in single[-1]["model"].items() if not torch.equal(v, start[k])}
+    start = _build(0, 1, 2 * BATCH, trainable)[0].net.state_dict()
+    moved = {k for k, v in single[-1]["net"].items() if not torch.equal(v, start[k])}
     assert "head.weight" in moved
     assert any(k.startswith("encoder.") for k in moved)

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder
 from sklearn_echo.signals import scan_signals
@@ -17,6 +16,8 @@ from sklearn_echo.training import (
     SignalSource,
     training_items,
 )
+
+from .two_processes import check_like_one_process, two_ranks_and_one
 
 STEPS = 3
 BATCH = 2  # per rank
@@ -41,42 +42,8 @@ def _build(rank, world, batch):
     return run, data
 
 
-def _snapshots(run, data):
-    out = []
-    for batch in data:
-        run.step(batch)
-        out.append({
-            "student": {k: v.clone() for k, v in run.student.state_dict().items()},
-            "teacher": {k: v.clone() for k, v in run.teacher.state_dict().items()},
-            "loss": run.loss_curve[-1],
-        })
-    return out
-
-
-def _worker(rank, world, init_file, out_dir):
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=world)
-    try:
-        run, data = _build(rank, world, BATCH)
-        torch.save(_snapshots(run, data), f"{out_dir}/rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
 def test_two_processes_match_one_process_over_the_global_batch(tmp_path):
-    mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
-    torch.set_num_threads(1)
-    single = _snapshots(*_build(0, 1, 2 * BATCH))
-    assert len(ranks[0]) == len(ranks[1]) == len(single) == STEPS
-    for step in range(STEPS):
-        a, b, ref = ranks[0][step], ranks[1][step], single[step]
-        assert a["loss"] == b["loss"]
-        assert a["loss"] == pytest.approx(ref["loss"], rel=1e-5)
-        for part in ("student", "teacher"):
-            for k, v in a[part].items():
-                assert torch.equal(v, b[part][k]), f"ranks differ in {part} {k} after step {step}"
-                diff = (v - ref[part][k]).abs().max().item()
-                assert diff <= TOLERANCE, f"{part} {k} differs by {diff} after step {step}"
+    parts = ("student", "teacher")
+    ranks, single = two_ranks_and_one(tmp_path, _build, (), BATCH, parts)
+    check_like_one_process(ranks, single, parts, STEPS, TOLERANCE)
