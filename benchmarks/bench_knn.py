@@ -63,6 +63,11 @@ from sklearn_echo.neighbors import NeighborIndex
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 TINY = ROOT.parent / "shared" / "fixtures" / "echo_reference" / "tiny_echo.safetensors"
+# Idle time before every timed run (seconds): the OpenMP and BLAS thread teams
+# of the previous run (faiss, scikit-learn's BLAS) keep spinning on the cores
+# for a few milliseconds after it returns, and would otherwise slow whichever
+# method runs next.
+SETTLE_S = 0.05
 
 
 def make_data(n, dim, rank, clusters, noise, seed):
@@ -211,6 +216,7 @@ def compare(name, bank, queries, args, previous=None):
     repeats = args.repeats * (3 if bank.size <= 4_000_000 else 1)
     for r in range(repeats):
         for m in names[r % len(names):] + names[: r % len(names)]:
+            time.sleep(SETTLE_S)
             with PeakMemory() as pm:
                 out[m] = methods[m](bank, queries, k, n_jobs)
             best[m] = min(best.get(m, np.inf), pm.seconds)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_knn import make_data, run_exact, run_faiss
+from bench_knn import SETTLE_S, make_data, run_exact, run_faiss
 
 
 def main(argv=None):
@@ -45,6 +45,7 @@ def main(argv=None):
         f()  # warm-up
     for _ in range(args.repeats):
         for name, f in runs.items():
+            time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             f()
             best[name] = min(best[name], time.perf_counter() - t0)

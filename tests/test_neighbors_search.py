@@ -226,41 +226,46 @@ def test_approximate_pickles_and_grows(approximate_index):
 
 
 def test_n_jobs_is_sklearn_n_jobs_and_faiss_threads_are_restored(bank_and_queries, monkeypatch):
+    import threading
+
     import faiss
     from joblib import parallel_config
+    from threadpoolctl import threadpool_info
 
+    from sklearn_echo.device import effective_n_jobs
     from sklearn_echo.neighbors._exact import FlatSearch
+
+    def blas_threads():  # numpy's BLAS (faiss's follows faiss's OpenMP setting per thread)
+        return {p["num_threads"] for p in threadpool_info() if "numpy" in p["filepath"]}
 
     bank, queries = bank_and_queries
     seen = []
     original = FlatSearch.kneighbors
 
-    blas = []
-
-    def spy(self, *args):
-        from threadpoolctl import threadpool_info
-
-        seen.append(faiss.omp_get_max_threads())
-        blas.append({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
-        return original(self, *args)
+    def spy(self, vectors, *args):
+        seen.append((faiss.omp_get_max_threads(), blas_threads(), threading.get_ident(), len(vectors)))
+        return original(self, vectors, *args)
 
     monkeypatch.setattr(FlatSearch, "kneighbors", spy)
-    before = faiss.omp_get_max_threads()
-    from threadpoolctl import threadpool_info
-
-    blas_before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    before, blas_before = faiss.omp_get_max_threads(), blas_threads()
+    main = threading.get_ident()
     index = NeighborIndex(algorithm="brute").fit(bank)
-    index.kneighbors(queries, 2)  # None: one thread
-    with parallel_config(n_jobs=2):
-        index.kneighbors(queries, 2)  # None inside a joblib context: its n_jobs
-    NeighborIndex(algorithm="brute", n_jobs=-1).fit(bank).kneighbors(queries, 2)
-    assert seen[:2] == [1, 2]
-    assert blas[:2] == [{1}, {2}]  # the BLAS libraries (faiss's products) too
-    from sklearn_echo.device import effective_n_jobs
-
-    assert seen[2] == effective_n_jobs(-1)
+    index.kneighbors(queries, 2)  # None: one thread, one block
+    assert seen == [(1, {1}, main, 200)]
+    seen.clear()
+    with parallel_config(n_jobs=2):  # None inside a joblib context: its n_jobs
+        index.kneighbors(queries[:10], 2)  # few queries: one block on two threads
+        assert seen == [(2, {2}, main, 10)]
+        seen.clear()
+        index.kneighbors(queries, 2)  # a block per thread, each searched on one thread
+    assert sorted(s[3] for s in seen) == [100, 100]
+    assert [s[:2] for s in seen] == [(1, {1}), (1, {1})]
+    assert len({s[2] for s in seen}) == 2 and main not in {s[2] for s in seen}
+    seen.clear()
+    NeighborIndex(algorithm="brute", n_jobs=-1).fit(bank).kneighbors(queries[:10], 2)
+    assert seen[0][0] == effective_n_jobs(-1)
     assert faiss.omp_get_max_threads() == before
-    assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == blas_before
+    assert blas_threads() == blas_before
 
 
 @pytest.mark.parametrize("algorithm", ["brute", "hnsw", "ivf"])

@@ -3,7 +3,8 @@
 `FlatSearch` keeps the bank's search-space vectors (see `._space`) in a
 faiss ``IndexFlatIP`` (cosine: unit rows) or ``IndexFlatL2`` (euclidean:
 shifted rows), which scans every bank vector with float32 matrix products
-(BLAS) and keeps the best scores per query. For each query it asks for the
+(BLAS) and keeps the best scores per query (cosine queries go in as given,
+their scores divided by their norms afterwards). For each query it asks for the
 ``k + 8`` best candidates (one more when a bank row is left out), computes
 in float64 the distances of those whose score is within twice the float32
 rounding bound of the k-th best, and sorts them by (distance, bank index).
@@ -64,7 +65,8 @@ class FlatSearch:
     >>> search = FlatSearch("cosine", 3)
     >>> search.add(bank.search_vectors(None), bank.sq)
     >>> queries = make_rows(np.array([[1.0, 0.2, 0.0]], np.float32), "cosine", None, "q")
-    >>> dist, ind = search.kneighbors(queries.search_vectors(None), queries, bank, 2, None, 1024)
+    >>> vectors = search.query_vectors(queries, None)
+    >>> dist, ind = search.kneighbors(vectors, queries, bank, 2, None, 1024)
     >>> ind
     array([[0, 1]])
     """
@@ -118,11 +120,29 @@ class FlatSearch:
         # |q|^2 + |b|^2 - 2 q.b, every term rounded in float32
         return 2.0 * factor * (np.sqrt(queries.sq) + math.sqrt(self.max_sq)) ** 2 + 1e-30
 
-    def scores(self, vectors, kc):
-        """The ``kc`` best float32 scores (larger = nearer) and their bank indices."""
+    def query_vectors(self, queries, shift):
+        """The vectors searched for `Rows` ``queries`` (float32, C-contiguous).
+
+        Cosine queries are searched as given: their inner products rank the
+        bank as those of the unit queries do, and `scores` divides them by
+        the query norms afterwards, so no normalised copy of the queries is
+        made. Euclidean queries are shifted into the search space.
+        """
+        if self.metric == "cosine":
+            return queries.raw
+        return queries.search_vectors(shift)
+
+    def scores(self, vectors, kc, scale=None):
+        """The ``kc`` best float32 scores (larger = nearer) and their bank indices.
+
+        ``scale`` (cosine) multiplies each query's scores: ``1 / |q|`` for
+        queries searched as given.
+        """
         S, ind = self.index.search(vectors, kc)
         if self.metric == "euclidean":
             S = -S
+        elif scale is not None:
+            S *= scale[:, None]
         return S, ind.astype(np.int64, copy=False)
 
     def kneighbors(self, vectors, queries, bank, k, excl, max_cells):
@@ -131,7 +151,7 @@ class FlatSearch:
         Parameters
         ----------
         vectors : ndarray of shape (m, d), float32
-            The queries in the search space.
+            The queries as `query_vectors` gives them.
         queries : Rows
             The queries as given (for the float64 distances).
         bank : Rows
@@ -150,7 +170,7 @@ class FlatSearch:
         """
         n = self.n_samples
         kc = min(n, k + EXTRA_CANDIDATES + (0 if excl is None else 1))
-        S, cand = self.scores(vectors, kc)  # best first
+        S, cand = self.scores(vectors, kc, queries.scale)  # best first
         # every bank vector outside the candidates scores at most the weakest
         weakest = S[:, -1].copy()
         if excl is not None:
@@ -204,12 +224,17 @@ class FlatSearch:
         xb = self._bank_vectors()
         n, m = xb.shape[0], len(queries)
         bb = int(max(1, min(n, max_cells // max(1, m))))
-        q_sq = np.einsum("ij,ij->i", vectors, vectors)
+        if self.metric == "cosine":  # queries as given: unit scores after scaling
+            scale = queries.scale[:, None]
+        else:
+            q_sq = np.einsum("ij,ij->i", vectors, vectors)
         pr, pc = [], []
         for b0 in range(0, n, bb):
             B = xb[b0 : b0 + bb]
             S = vectors @ B.T
-            if self.metric == "euclidean":  # minus the squared distance
+            if self.metric == "cosine":
+                S *= scale
+            else:  # minus the squared distance
                 S *= 2.0
                 S -= np.einsum("ij,ij->i", B, B)[None, :]
                 S -= q_sq[:, None]

@@ -58,7 +58,8 @@ class HNSWSearch:
     >>> search = HNSWSearch("cosine", 3, seed=0)
     >>> search.add(bank.search_vectors(None), bank.sq)
     >>> queries = make_rows(np.array([[1.0, 0.2, 0.0]], np.float32), "cosine", None, "q")
-    >>> dist, ind = search.kneighbors(queries.search_vectors(None), queries, bank, 2, None, 1024)
+    >>> vectors = search.query_vectors(queries, None)
+    >>> dist, ind = search.kneighbors(vectors, queries, bank, 2, None, 1024)
     >>> ind
     array([[0, 1]])
     """
@@ -88,6 +89,10 @@ class HNSWSearch:
     def add(self, vectors, sq):
         """Insert search-space vectors (float32) into the graph."""
         self.index.add(vectors)
+
+    def query_vectors(self, queries, shift):
+        """The search-space vectors of `Rows` ``queries``."""
+        return queries.search_vectors(shift)
 
     def kneighbors(self, vectors, queries, bank, k, excl, max_cells):
         """Approximate k nearest bank vectors of a block of queries.

@@ -28,7 +28,7 @@ from ._exact import FlatSearch
 from ._hnsw import HNSW_DEFAULTS, HNSWSearch
 from ._ivf import IVF_DEFAULTS, IVFSearch
 from ._space import ZeroNormWarning, make_rows
-from ._threads import faiss_threads
+from ._threads import faiss_threads, run_in_threads
 from ._validation import check_bank_like, check_n_neighbors, check_vectors
 
 __all__ = [
@@ -54,6 +54,8 @@ AUTO_BRUTE_MAX_BANK = 200_000
 _DEFAULT_BLOCK_BYTES = 64 * 2**20
 # Query rows per search call, at most (faiss scans the bank once per call).
 _MAX_QUERY_BLOCK = 8192
+# Queries per thread below which a search runs in one block on faiss's threads.
+_MIN_QUERIES_PER_THREAD = 64
 
 
 class NeighborIndex:
@@ -181,7 +183,9 @@ class NeighborIndex:
             raise ValueError("The bank is empty: it needs at least one vector.")
         if X.shape[1] == 0:
             raise ValueError("The bank has 0 features: it needs at least one.")
-        shift = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+        shift = None  # the euclidean search space is centred on the bank (cosine: unused)
+        if self.metric == "euclidean":
+            shift = X.mean(axis=0, dtype=np.float64).astype(np.float32)
         return self._set_bank(make_rows(X, self.metric, shift, "The bank", sq=sq), shift)
 
     def _set_bank(self, rows, shift):
@@ -309,33 +313,50 @@ class NeighborIndex:
                 f"vector(s) available to each query (bank size {self.n_samples_}"
                 + (", one left out per query)." if available < self.n_samples_ else ").")
             )
-        with faiss_threads(self.n_jobs):
-            return self._query(self._search(), Q, n_neighbors, excl)
+        with faiss_threads(self.n_jobs) as n_threads:
+            return self._query(self._search(), Q, n_neighbors, excl, n_threads)
 
-    def _query(self, backend, Q, k, excl):
-        """Search query blocks with ``backend``; memory bounded by ``block_bytes``."""
+    def _query(self, backend, Q, k, excl, n_threads):
+        """Search query blocks with ``backend``; memory bounded by ``block_bytes``.
+
+        With several threads and enough queries, each thread searches its own
+        blocks with one-thread faiss and BLAS (`run_in_threads`): the
+        float64 ranking of the candidates then runs in parallel as well, and
+        no OpenMP team is left spinning on a core that the next step needs.
+        """
         n_q = len(Q)
         dist = np.empty((n_q, k))
         ind = np.empty((n_q, k), dtype=np.int64)
-        qb, bb = self._blocks(n_q)
-        for q0 in range(0, n_q, qb):
+        workers = n_threads if n_q >= _MIN_QUERIES_PER_THREAD * n_threads else 1
+        qb, bb = self._blocks(n_q, workers)
+
+        def search(q0):
             q1 = min(n_q, q0 + qb)
             block = Q.take(slice(q0, q1))
             dist[q0:q1], ind[q0:q1] = backend.kneighbors(
-                block.search_vectors(self._shift), block, self._bank, k,
+                backend.query_vectors(block, self._shift), block, self._bank, k,
                 None if excl is None else excl[q0:q1], qb * bb,
             )
+
+        starts = range(0, n_q, qb)
+        if workers > 1:
+            run_in_threads(search, starts, workers)
+        else:
+            for q0 in starts:
+                search(q0)
         return dist, ind
 
-    def _blocks(self, n_q):
+    def _blocks(self, n_q, workers=1):
         """Query rows per block and candidate scores per query row held at once.
 
-        ``qb`` query vectors (``4 qb d`` bytes) and ``qb x bb`` candidates
-        (score, index, distance and order: ``32 qb bb`` bytes) each stay
-        within ``block_bytes``.
+        Across the ``workers`` blocks searched at once, ``qb`` query vectors
+        (``4 qb d`` bytes each) and ``qb x bb`` candidates (score, index,
+        distance and order: ``32 qb bb`` bytes each) stay within
+        ``block_bytes``; with several workers every one gets a block.
         """
-        qb = int(max(1, min(n_q, _MAX_QUERY_BLOCK, self.block_bytes // (4 * self.n_features_in_))))
-        bb = int(max(1, min(self.n_samples_, self.block_bytes // (32 * qb))))
+        budget = self.block_bytes // workers
+        qb = int(max(1, min(-(-n_q // workers), _MAX_QUERY_BLOCK, budget // (4 * self.n_features_in_))))
+        bb = int(max(1, min(self.n_samples_, budget // (32 * qb))))
         return qb, bb
 
     def bank_kneighbors(self, X, n_neighbors=1):
@@ -371,8 +392,8 @@ class NeighborIndex:
         X, sq = check_vectors(X, "The candidates")
         rows = make_rows(X, self.metric, self._shift, "The candidates", sq=sq)
         other._set_bank(rows, self._shift)  # same search space as this bank
-        with faiss_threads(self.n_jobs):
-            return other._query(other._search(), self._bank, n_neighbors, None)
+        with faiss_threads(self.n_jobs) as n_threads:
+            return other._query(other._search(), self._bank, n_neighbors, None, n_threads)
 
     def _check_fitted(self):
         if not hasattr(self, "_bank"):

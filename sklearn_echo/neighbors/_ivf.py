@@ -63,7 +63,8 @@ class IVFSearch:
     >>> search = IVFSearch("cosine", 3, seed=0)
     >>> search.add(bank.search_vectors(None), bank.sq)
     >>> queries = make_rows(np.array([[1.0, 0.2, 0.0]], np.float32), "cosine", None, "q")
-    >>> dist, ind = search.kneighbors(queries.search_vectors(None), queries, bank, 2, None, 1024)
+    >>> vectors = search.query_vectors(queries, None)
+    >>> dist, ind = search.kneighbors(vectors, queries, bank, 2, None, 1024)
     >>> ind
     array([[0, 1]])
     """
@@ -124,6 +125,10 @@ class IVFSearch:
             sample = sample[self.training_rows(sample.shape[0])]
         index.train(np.ascontiguousarray(sample))
         self.index = index
+
+    def query_vectors(self, queries, shift):
+        """The search-space vectors of `Rows` ``queries``."""
+        return queries.search_vectors(shift)
 
     def kneighbors(self, vectors, queries, bank, k, excl, max_cells):
         """Approximate k nearest bank vectors of a block of queries.

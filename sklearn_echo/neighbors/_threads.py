@@ -13,7 +13,7 @@ several threads at once do not disturb each other.
 
 from contextlib import contextmanager
 
-__all__ = ["faiss_threads", "import_faiss", "one_blas_thread"]
+__all__ = ["faiss_threads", "import_faiss", "one_blas_thread", "run_in_threads"]
 
 _CONTROLLER = []
 
@@ -75,6 +75,40 @@ def one_blas_thread():
     """
     with _blas_controller().limit(limits=1, user_api="blas"):
         yield
+
+
+def run_in_threads(fn, items, n_threads):
+    """Call ``fn(item)`` for every item on ``n_threads`` threads of one-thread libraries.
+
+    Each thread runs faiss with one OpenMP thread (a per-thread setting) and,
+    for the duration, BLAS runs on one thread: the searches of
+    separate query blocks proceed side by side, each with its float64
+    ranking, instead of one block at a time on the libraries' own thread
+    teams, which keep spinning after each call and then compete with the
+    next step for the cores (a 1,000 x 2,688 bank searched by 2,000 queries
+    on two threads: see ``benchmarks/profile_exact_search.py``). faiss
+    allows concurrent searches of one index.
+
+    Parameters
+    ----------
+    fn : callable
+        Called once per item; its return value is ignored.
+    items : iterable
+        The items.
+    n_threads : int
+        Number of threads.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    faiss = import_faiss()
+
+    def work(item):
+        faiss.omp_set_num_threads(1)
+        fn(item)
+
+    with one_blas_thread(), ThreadPoolExecutor(n_threads) as pool:
+        for future in [pool.submit(work, item) for item in items]:
+            future.result()
 
 
 def _blas_controller():
