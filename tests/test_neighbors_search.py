@@ -94,6 +94,41 @@ def test_results_are_deterministic_and_independent_of_n_jobs(bank_and_queries):
     assert torch.get_num_threads() == threads
 
 
+def test_blocks_on_threads_equal_one_thread_with_left_out_rows(bank_and_queries):
+    bank, queries = bank_and_queries
+    for metric in ["cosine", "euclidean"]:
+        one = NeighborIndex(metric=metric, algorithm="brute", n_jobs=1).fit(bank)
+        two = NeighborIndex(metric=metric, algorithm="brute", n_jobs=2).fit(bank)
+        for x, y in zip(one.kneighbors(None, 4, exclude_self=True),
+                        two.kneighbors(None, 4, exclude_self=True)):
+            np.testing.assert_array_equal(x, y)
+        for x, y in zip(one.bank_kneighbors(queries, 3), two.bank_kneighbors(queries, 3)):
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("factor", [1e-3, 1e3])
+def test_cosine_queries_are_searched_as_given_whatever_their_norm(bank_and_queries, factor):
+    # the scores of raw queries are divided by the query norms: a scaled query
+    # finds the same neighbours at the same distances
+    bank, queries = bank_and_queries
+    index = NeighborIndex(algorithm="brute").fit(bank)
+    d1, i1 = index.kneighbors(queries, 5)
+    d2, i2 = index.kneighbors(queries * np.float32(factor), 5)
+    np.testing.assert_array_equal(i1, i2)
+    np.testing.assert_allclose(d1, d2, rtol=1e-5, atol=1e-7)
+    ref_dist, ref_ind = (
+        NearestNeighbors(n_neighbors=5, algorithm="brute", metric="cosine")
+        .fit(bank.astype(np.float64)).kneighbors((queries * np.float32(factor)).astype(np.float64))
+    )
+    np.testing.assert_array_equal(i2, ref_ind)
+    np.testing.assert_allclose(d2, ref_dist, rtol=1e-5, atol=1e-6)
+    # exact ties among more bank rows than candidates: found by the rescan
+    ties = np.vstack([np.full((30, 4), 2.0), np.eye(4)])
+    dist, ind = NeighborIndex(algorithm="brute").fit(ties).kneighbors(np.full((3, 4), factor), 5)
+    np.testing.assert_array_equal(ind, np.tile(np.arange(5), (3, 1)))
+    np.testing.assert_allclose(dist, 0.0, atol=1e-12)
+
+
 def test_add_equals_fit_on_the_concatenation(bank_and_queries):
     bank, queries = bank_and_queries
     for metric in ["cosine", "euclidean"]:
