@@ -31,6 +31,7 @@ def _worker(rank, world, build, args, batch, parts, init_file, out_dir):
     try:
         run, data = build(rank, world, batch, *args)
         torch.save(snapshots(run, data, parts), f"{out_dir}/rank{rank}.pt")
+        dist.barrier()  # both ranks done before either tears its connections down
     finally:
         dist.destroy_process_group()
 

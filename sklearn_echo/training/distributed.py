@@ -91,5 +91,11 @@ class DistContext:
             dist.barrier()
 
     def close(self):
+        """Leave the process group this context created, every rank together.
+
+        The barrier keeps a rank from tearing down its connections while a
+        peer is still finishing its last collective.
+        """
         if self.owns_group and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
