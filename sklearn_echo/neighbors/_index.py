@@ -75,6 +75,8 @@ class NeighborIndex:
         Threads of the search, as scikit-learn counts them: ``None`` is 1
         unless a ``joblib.parallel_config`` context says otherwise, ``-1``
         means all cores. The process setting is restored after each call.
+        With several threads and at least 64 queries per thread, the queries
+        are split into blocks searched side by side, one per thread.
     random_state : int or None, default=None
         Seed of the HNSW layer assignment (the graph is reproducible with one
         thread only) and of the IVF training sample and k-means. Unused by
