@@ -158,6 +158,33 @@ def test_bfloat16_embedding_is_bitwise_independent_of_batch_companions():
         np.testing.assert_array_equal(a, t.utterance)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_prepacked_weights_change_nothing_and_follow_weight_changes(dtype):
+    from sklearn_echo.echo.kernels import ONEDNN_ATTR, _can_prepack
+
+    if not _can_prepack(getattr(torch, dtype)):
+        pytest.skip("oneDNN cannot lay weights out ahead of time on this machine")
+    fast = load_encoder(TINY_SAFETENSORS, dtype=dtype)
+    plain = EchoEncoder(fast.config, KernelOptions(prepacked_weights=False))
+    plain.load_state_dict(fast.state_dict())
+    plain = plain.to(getattr(torch, dtype)).eval()
+    rng = np.random.default_rng(5)
+    sigs = [(rng.standard_normal(n).astype(np.float32), sr) for n, sr in ((9000, 16000.0), (30000, 48000.0))]
+    for a, b in zip(embed_signals(fast, sigs), embed_signals(plain, sigs)):
+        np.testing.assert_array_equal(a.utterance, b.utterance)
+    weight = fast.encoder.layers[0].linear1.weight
+    version, _ = getattr(weight, ONEDNN_ATTR)
+    assert not hasattr(plain.encoder.layers[0].linear1.weight, ONEDNN_ATTR)
+    # a weight changed in place gets a new layout at the next call
+    with torch.no_grad():
+        for enc in (fast, plain):
+            enc.encoder.layers[0].linear1.weight.mul_(1.5)
+    assert getattr(weight, ONEDNN_ATTR)[0] == version
+    for a, b in zip(embed_signals(fast, sigs), embed_signals(plain, sigs)):
+        np.testing.assert_array_equal(a.utterance, b.utterance)
+    assert getattr(weight, ONEDNN_ATTR)[0] == weight._version != version
+
+
 @pytest.mark.parametrize("float32_softmax", [True, False])
 def test_packed_bfloat16_attention_equals_float32_attention(float32_softmax):
     """Head by head on the packed projection, masked keys included, as SDPA computes it."""
