@@ -156,20 +156,21 @@ def _can_prepack(dtype: torch.dtype) -> bool:
 def _onednn_weight(weight: torch.Tensor, kernels: KernelOptions) -> torch.Tensor:
     """``weight`` in oneDNN's blocked layout, made at the first call and kept on the weight.
 
-    The layout is made again when the weight has changed since (its version
-    counter moved: an optimizer step, ``load_state_dict``). Without the
+    The layout is made again when the weight has changed since: its version
+    counter moved (an optimizer step, ``load_state_dict``) or its storage
+    was replaced (``module.to(dtype)`` swaps ``weight.data``). Without the
     option, for a view of a weight, or where oneDNN cannot do it, the plain
     weight.
     """
     if not kernels.prepacked_weights or weight._base is not None or not _can_prepack(weight.dtype):
         return weight  # a view (a split of a weight) is made anew at every call: nothing to keep
     try:
-        version = weight._version
+        key = (weight._version, weight.data_ptr(), weight.dtype, tuple(weight.shape))
     except RuntimeError:  # an inference tensor keeps no version: no cache
         return weight
     cached = getattr(weight, ONEDNN_ATTR, None)
-    if cached is None or cached[0] != version:
-        cached = (version, torch.ops.mkldnn._reorder_linear_weight(weight, _PACK_ROWS))
+    if cached is None or cached[0] != key:
+        cached = (key, torch.ops.mkldnn._reorder_linear_weight(weight, _PACK_ROWS))
         setattr(weight, ONEDNN_ATTR, cached)
     return cached[1]
 
