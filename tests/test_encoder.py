@@ -194,6 +194,7 @@ def test_packed_bfloat16_attention_equals_float32_attention(float32_softmax):
     qkv = torch.randn(n * length, 3 * dim, generator=g)
     mask = torch.ones(n, 1, 1, length, dtype=torch.bool)
     mask[1, ..., 15:] = False
+    mask[2, ..., 4] = False  # not only padding: any key hidden from any sequence
     kernels = KernelOptions(float32_softmax=float32_softmax)
     with torch.no_grad():
         fast = packed_attention(qkv.bfloat16(), n, length, heads, mask, kernels)

@@ -288,20 +288,40 @@ def packed_attention(qkv, n: int, length: int, heads: int, mask, kernels: Kernel
     x = work.view(n, length, 3 * dim)
     out = torch.empty(n, length, dim, dtype=work.dtype)
     zero = x.new_empty(()).expand(n, length, length)
-    hidden = None if mask is None else ~mask.reshape(n, 1, length)
+    hidden, start = _hidden_keys(mask, n, length)
     for h in range(heads):
         cols = slice(h * hd, (h + 1) * hd)
         q, k = x[:, :, cols], x[:, :, dim + h * hd : dim + (h + 1) * hd]
         v = x[:, :, 2 * dim + h * hd : 2 * dim + (h + 1) * hd]
         scores = torch.baddbmm(zero, q, k.transpose(1, 2), beta=0.0, alpha=hd**-0.5)
         if hidden is not None:
-            scores.masked_fill_(hidden, float("-inf"))
+            scores[:, :, start:].masked_fill_(hidden, float("-inf"))
         if kernels.float32_softmax:
             weights = torch.softmax(scores.float(), dim=-1).to(torch.bfloat16)
         else:
             weights = torch.softmax(scores, dim=-1)
         torch.bmm(weights, v, out=out[:, :, cols])
     return out.view(n * length, dim).to(qkv.dtype)
+
+
+def _hidden_keys(mask, n: int, length: int):
+    """The hidden keys of a key mask from the first column any sequence hides.
+
+    Returns ``(hidden, start)``: ``hidden`` (N, 1, L - start) is True where a
+    key is hidden, ``start`` the first key column hidden from any sequence
+    (the columns before it are visible to all). A batch pads its sequences by
+    at most an eighth of its length (`sklearn_echo.echo.batching`), so
+    filling from ``start`` touches a few columns of the scores instead of all
+    of them. ``(None, length)`` without a mask or when nothing is hidden.
+    """
+    if mask is None:
+        return None, length
+    visible = mask.reshape(n, length)
+    shown = visible.all(dim=0)
+    if bool(shown.all()):
+        return None, length
+    start = int(torch.nonzero(~shown)[0, 0])
+    return ~visible[:, start:].reshape(n, 1, length - start), start
 
 
 def _cast_heads(t: torch.Tensor, dtype) -> torch.Tensor:
