@@ -153,6 +153,23 @@ def _can_prepack(dtype: torch.dtype) -> bool:
         return False
 
 
+class _Layout:
+    """A weight's oneDNN layout and the key of the weight it was made from.
+
+    Pickled (``torch.save`` of a whole module, a deep copy) as an empty
+    holder: the layout is an opaque oneDNN tensor that cannot be saved, and
+    it is made again at the next call anyway.
+    """
+
+    __slots__ = ("key", "packed")
+
+    def __init__(self, key=None, packed=None):
+        self.key, self.packed = key, packed
+
+    def __reduce__(self):
+        return (_Layout, ())
+
+
 def _onednn_weight(weight: torch.Tensor, kernels: KernelOptions) -> torch.Tensor:
     """``weight`` in oneDNN's blocked layout, made at the first call and kept on the weight.
 
@@ -168,11 +185,11 @@ def _onednn_weight(weight: torch.Tensor, kernels: KernelOptions) -> torch.Tensor
         key = (weight._version, weight.data_ptr(), weight.dtype, tuple(weight.shape))
     except RuntimeError:  # an inference tensor keeps no version: no cache
         return weight
-    cached = getattr(weight, ONEDNN_ATTR, None)
-    if cached is None or cached[0] != key:
-        cached = (key, torch.ops.mkldnn._reorder_linear_weight(weight, _PACK_ROWS))
-        setattr(weight, ONEDNN_ATTR, cached)
-    return cached[1]
+    layout = getattr(weight, ONEDNN_ATTR, None)
+    if layout is None or layout.key != key:
+        layout = _Layout(key, torch.ops.mkldnn._reorder_linear_weight(weight, _PACK_ROWS))
+        setattr(weight, ONEDNN_ATTR, layout)
+    return layout.packed
 
 
 def _use_fused(x: torch.Tensor, kernels: KernelOptions) -> bool:
