@@ -295,7 +295,7 @@ def test_n_jobs_is_sklearn_n_jobs_and_faiss_threads_are_restored(bank_and_querie
         index.kneighbors(queries, 2)  # a block per thread, each searched on one thread
     assert sorted(s[3] for s in seen) == [100, 100]
     assert [s[:2] for s in seen] == [(1, {1}), (1, {1})]
-    assert len({s[2] for s in seen}) == 2 and main not in {s[2] for s in seen}
+    assert main not in {s[2] for s in seen}  # on the pool's threads
     seen.clear()
     NeighborIndex(algorithm="brute", n_jobs=-1).fit(bank).kneighbors(queries[:10], 2)
     assert seen[0][0] == effective_n_jobs(-1)
