@@ -106,6 +106,16 @@ def test_blocks_on_threads_equal_one_thread_with_left_out_rows(bank_and_queries)
             np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.parametrize("algorithm", ["hnsw", "ivf"])
+def test_approximate_blocks_on_threads_equal_one_thread(bank_and_queries, algorithm):
+    bank, queries = bank_and_queries
+    index = NeighborIndex(algorithm=algorithm, random_state=0, n_jobs=1).fit(bank)
+    one = index.kneighbors(queries, 4)
+    index.n_jobs = 2  # the same graph or lists, searched in two blocks side by side
+    for x, y in zip(one, index.kneighbors(queries, 4)):
+        np.testing.assert_array_equal(x, y)
+
+
 @pytest.mark.parametrize("factor", [1e-3, 1e3])
 def test_cosine_queries_are_searched_as_given_whatever_their_norm(bank_and_queries, factor):
     # the scores of raw queries are divided by the query norms: a scaled query
