@@ -2,7 +2,8 @@
 
 The same quantities as plain ``torch.nn.functional`` calls, computed by the
 fastest kernels measured on each device: oneDNN's fused linear kernels on
-CPU, bfloat16 attention through batched matrix products, and products padded
+CPU (on weights laid out for oneDNN once, `KernelOptions.prepacked_weights`),
+bfloat16 attention through batched matrix products, and products padded
 to at least `MIN_ROWS` rows so that a sequence's output never depends on its
 batch companions. Which ones run is fixed per encoder by `KernelOptions`. A
 weight that `sklearn_echo.echo.quantize` packed in int8 (an int8 encoder)
@@ -133,7 +134,7 @@ def _mkldnn_supports(dtype: torch.dtype) -> bool:
 # (measured: the layout, and the speed, are the same from 126 to 8,000 rows).
 _PACK_ROWS = 4096
 ONEDNN_ATTR = "echo_onednn"
-"""Attribute under which a weight keeps its oneDNN layout (with the weight's version)."""
+"""Attribute under which a weight keeps its oneDNN layout (`_Layout`, with the key it was made from)."""
 
 
 @functools.lru_cache(maxsize=None)
