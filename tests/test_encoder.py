@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from sklearn_echo.echo.checkpoint import load_encoder
 from sklearn_echo.echo.batching import chunk_starts
 from sklearn_echo.echo.pipeline import embed_signals
-from sklearn_echo.echo.kernels import KernelOptions, packed_attention
+from sklearn_echo.echo.kernels import KernelOptions, attention, packed_attention
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder
 from sklearn_echo.echo.bands import band_plan, stft_params
 from sklearn_echo.echo.spectrogram import echo_spectrogram
@@ -214,6 +214,25 @@ def test_packed_bfloat16_attention_equals_float32_attention(float32_softmax):
     assert fast.dtype == torch.bfloat16 and fast.shape == (n * length, dim)
     ref = ref.transpose(1, 2).reshape(n * length, dim)
     torch.testing.assert_close(fast.float(), ref, atol=3e-2, rtol=3e-2)
+
+
+@pytest.mark.parametrize("float32_softmax", [True, False])
+def test_bfloat16_attention_on_heads_equals_float32_attention(float32_softmax):
+    """`attention` (heads as (N, H, L, hd)) with a key mask, also one broadcast over N."""
+    g = torch.Generator().manual_seed(1)
+    n, heads, lq, length, hd = 3, 2, 5, 19, 8
+    q, k, v = (torch.randn(n, heads, m, hd, generator=g) for m in (lq, length, length))
+    masks = [torch.ones(n, 1, 1, length, dtype=torch.bool), torch.ones(1, 1, 1, length, dtype=torch.bool)]
+    masks[0][1, ..., 12:] = False
+    masks[0][2, ..., 3] = False
+    masks[1][..., 7] = False
+    kernels = KernelOptions(float32_softmax=float32_softmax)
+    for mask in masks:
+        with torch.no_grad():
+            fast = attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), mask, kernels)
+            ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        assert fast.dtype == torch.bfloat16 and fast.shape == ref.shape
+        torch.testing.assert_close(fast.float(), ref, atol=3e-2, rtol=3e-2)
 
 
 @pytest.mark.parametrize(

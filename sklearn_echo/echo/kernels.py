@@ -260,14 +260,10 @@ def attention(q, k, v, mask, kernels: KernelOptions = DEFAULT_KERNELS):
             beta=0.0,
             alpha=hd**-0.5,
         ).view(n, h, lq, length)
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        if kernels.float32_softmax:
-            weights = torch.softmax(scores.float(), dim=-1).to(torch.bfloat16)
-        else:
-            # CPU softmax on bfloat16 computes in float32 and rounds once at the end.
-            weights = torch.softmax(scores, dim=-1)
-        return torch.matmul(weights, v)
+        hidden, start = _hidden_keys(mask, n, length)
+        if hidden is not None:
+            scores[..., start:].masked_fill_(hidden.view(n, 1, 1, length - start), float("-inf"))
+        return torch.matmul(_attention_weights(scores, kernels), v)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
@@ -314,27 +310,36 @@ def packed_attention(qkv, n: int, length: int, heads: int, mask, kernels: Kernel
         scores = torch.baddbmm(zero, q, k.transpose(1, 2), beta=0.0, alpha=hd**-0.5)
         if hidden is not None:
             scores[:, :, start:].masked_fill_(hidden, float("-inf"))
-        if kernels.float32_softmax:
-            weights = torch.softmax(scores.float(), dim=-1).to(torch.bfloat16)
-        else:
-            weights = torch.softmax(scores, dim=-1)
-        torch.bmm(weights, v, out=out[:, :, cols])
+        torch.bmm(_attention_weights(scores, kernels), v, out=out[:, :, cols])
     return out.view(n * length, dim).to(qkv.dtype)
+
+
+def _attention_weights(scores, kernels: KernelOptions):
+    """bfloat16 softmax weights of bfloat16 ``scores`` over their last dim.
+
+    Through torch's float32 softmax, rounded to bfloat16 once, when
+    `KernelOptions` sets ``float32_softmax``; else torch's bfloat16 softmax
+    (which also computes in float32 and rounds once at the end).
+    """
+    if kernels.float32_softmax:
+        return torch.softmax(scores.float(), dim=-1).to(torch.bfloat16)
+    return torch.softmax(scores, dim=-1)
 
 
 def _hidden_keys(mask, n: int, length: int):
     """The hidden keys of a key mask from the first column any sequence hides.
 
-    Returns ``(hidden, start)``: ``hidden`` (N, 1, L - start) is True where a
-    key is hidden, ``start`` the first key column hidden from any sequence
-    (the columns before it are visible to all). A batch pads its sequences by
-    at most an eighth of its length (`sklearn_echo.echo.batching`), so
-    filling from ``start`` touches a few columns of the scores instead of all
-    of them. ``(None, length)`` without a mask or when nothing is hidden.
+    ``mask`` is a boolean key mask broadcastable to (N, 1, 1, L), True =
+    attend. Returns ``(hidden, start)``: ``hidden`` (N, 1, L - start) is True
+    where a key is hidden, ``start`` the first key column hidden from any
+    sequence (the columns before it are visible to all). A batch pads its
+    sequences by at most an eighth of its length (`sklearn_echo.echo.batching`),
+    so filling from ``start`` touches a few columns of the scores instead of
+    all of them. ``(None, length)`` without a mask or when nothing is hidden.
     """
     if mask is None:
         return None, length
-    visible = mask.reshape(n, length)
+    visible = mask.expand(n, 1, 1, length).reshape(n, length)
     shown = visible.all(dim=0)
     if bool(shown.all()):
         return None, length
