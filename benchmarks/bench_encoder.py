@@ -104,7 +104,7 @@ from sklearn_echo.echo.batching import (
     encode_chunks,
     plan_chunks,
 )
-from sklearn_echo.echo.kernels import KernelOptions, _can_prepack, attention, packed_attention
+from sklearn_echo.echo.kernels import KernelOptions, _can_prepack, attention, linear, packed_attention
 from sklearn_echo.echo.model import EchoConfig, EchoEncoder
 from sklearn_echo.echo.pipeline import embed_signals
 from sklearn_echo.echo.quantize import Int8Linear, quantize_encoder
@@ -641,8 +641,9 @@ def gemm_seconds_per_token(config: EchoConfig, dtype, repeats: int) -> tuple[flo
 
     Only the products: no attention scores, softmax, LayerNorm, GELU, bias,
     residual or STFT, so no encoder that computes these products in ``dtype`` can
-    spend less. Tried: ``F.linear`` and oneDNN's linear kernel on weights laid
-    out ahead of time (as the encoder runs them); one batch per thread with the
+    spend less. Tried: ``F.linear`` and the encoder's own kernel
+    (`sklearn_echo.echo.kernels.linear`: oneDNN on weights laid out ahead of
+    time); one batch per thread with the
     threads side by side (as ``embed_signals`` runs), and one batch over all
     threads, at several batch sizes; the fastest wins.
     """
@@ -654,18 +655,16 @@ def gemm_seconds_per_token(config: EchoConfig, dtype, repeats: int) -> tuple[flo
 
     best = _fastest_products(make_call, repeats)
     if _can_prepack(dtype):
-        # oneDNN's kernel on weights laid out ahead of time, as the encoder runs them
-        packed = [torch.ops.mkldnn._reorder_linear_weight(w, 4096) for w in weights]
+        # the encoder's own kernel (`kernels.linear`): oneDNN on prepacked weights
         bias = [torch.zeros(w.shape[0], dtype=dtype) for w in weights]
 
-        def make_packed_call(rows):
+        def make_encoder_call(rows):
             inputs = [torch.randn(rows, w.shape[1]).to(dtype) for w in weights]
-            return lambda: [torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
-                            for x, w, b in zip(inputs, packed, bias)]
+            return lambda: [linear(x, w, b) for x, w, b in zip(inputs, weights, bias)]
 
-        t, how = _fastest_products(make_packed_call, repeats)
+        t, how = _fastest_products(make_encoder_call, repeats)
         if t < best[0]:
-            best = (t, how + ", weights prepacked")
+            best = (t, how + ", the encoder's kernel on prepacked weights")
     return best
 
 
