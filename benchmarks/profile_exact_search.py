@@ -3,8 +3,12 @@
 One bank of ``--n-bank`` vectors and ``--n-queries`` queries from
 ``bench_knn.make_data`` (noise 0.5), cosine, k = 5, ``--n-jobs`` threads. Prints the
 best of ``--repeats`` wall times of `NeighborIndex(algorithm="brute")` fit + kneighbors
-and of raw faiss (normalise, ``IndexFlatIP`` add + search), their ratio, then the
-functions that take the most time (cProfile, own time) over 10 exact searches.
+and of raw faiss (normalise, ``IndexFlatIP`` add + search), their ratio; then
+faiss's search alone on one thread with k and with the exact search's k + 8
+candidates (what each block of a threaded exact search runs); then the functions
+that take the most time (cProfile, own time) over 10 exact searches with
+``n_jobs=1`` (with more threads the blocks run in pool threads, which cProfile
+does not see).
 
 Run::
 
@@ -21,7 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np
 from bench_knn import SETTLE_S, make_data, run_exact, run_faiss
+
+from sklearn_echo.neighbors._exact import EXTRA_CANDIDATES
+from sklearn_echo.neighbors._threads import faiss_threads, import_faiss
+
+
+def _timed(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
 
 
 def main(argv=None):
@@ -52,12 +66,22 @@ def main(argv=None):
     print(f"{args.n_bank:,} x {args.dim:,} bank, {args.n_queries:,} queries, k = 5, "
           f"{args.n_jobs} threads: exact {best['exact'] * 1e3:.1f} ms, raw faiss "
           f"{best['faiss'] * 1e3:.1f} ms, exact / faiss {best['exact'] / best['faiss']:.2f}x")
+    faiss = import_faiss()
+    unit = [x / np.linalg.norm(x, axis=1, keepdims=True) for x in (bank, queries)]
+    index = faiss.IndexFlatIP(args.dim)
+    index.add(unit[0])
+    with faiss_threads(1):
+        for kc in (5, 5 + EXTRA_CANDIDATES):
+            index.search(unit[1], kc)  # warm-up
+            t = min(_timed(lambda kc=kc: index.search(unit[1], kc)) for _ in range(args.repeats))
+            print(f"faiss search alone, one thread, {args.n_queries:,} queries, "
+                  f"{kc} candidates: {t * 1e3:.1f} ms")
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(10):
-        runs["exact"]()
+        run_exact(bank, queries, 5, 1)
     profile.disable()
-    print("\nexact search, 10 runs, by own time:")
+    print("\nexact search, n_jobs=1, 10 runs, by own time:")
     pstats.Stats(profile).sort_stats("tottime").print_stats(args.rows)
 
 
