@@ -394,3 +394,108 @@ def test_flat_storage_reserved_once_holds_the_blocks_in_order():
         search.add(b, np.einsum("ij,ij->i", b, b))
     np.testing.assert_array_equal(search._bank_vectors(), np.vstack(blocks))
     assert search.max_sq == max(float(np.einsum("ij,ij->i", b, b).max()) for b in blocks)
+
+
+def _spy_stages(monkeypatch):
+    from sklearn_echo.neighbors._exact import FlatSearch
+
+    calls = []
+    original = FlatSearch._search
+
+    def spy(self, vectors, queries, *args, **kwargs):
+        out = original(self, vectors, queries, *args, **kwargs)
+        calls.append((len(queries), args[-1], out[2]))
+        return out
+
+    monkeypatch.setattr(FlatSearch, "_search", spy)
+    return calls
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_pilot_then_k_plus_one_candidates_equals_sklearn(metric, monkeypatch):
+    # a third of the bank's second half nearly repeats rows of its first (float32
+    # near ties, distinct in float64): some queries have near ties just past
+    # k + 1 and are searched again with k + 8
+    X = _clustered(1500, 24, seed=3)
+    bank, queries = X[:900].copy(), X[900:]
+    noise = np.random.default_rng(1).standard_normal((150, 24)).astype(np.float32)
+    bank[450:900:3] = bank[:150] + 1e-5 * np.abs(bank[:150]).mean() * noise
+    calls = _spy_stages(monkeypatch)
+    index = NeighborIndex(metric=metric, algorithm="brute").fit(bank)
+    ref = NearestNeighbors(n_neighbors=5, algorithm="brute", metric=metric).fit(bank.astype(np.float64))
+    for query, kwargs, ref_query in ((queries, {}, queries.astype(np.float64)),
+                                     (None, {"exclude_self": True}, None)):
+        calls.clear()
+        dist, ind = index.kneighbors(query, 5, **kwargs)
+        ref_dist, ref_ind = ref.kneighbors(ref_query)
+        np.testing.assert_array_equal(ind, ref_ind)
+        np.testing.assert_allclose(dist, ref_dist, rtol=1e-5, atol=1e-6)
+        stages = [c[1] for c in calls]
+        k1 = 5 + 1 + (1 if kwargs else 0)
+        assert stages[0] == (k1 + 7,)  # the pilot: k + 8 candidates
+        assert (k1, k1 + 7) in stages  # the other queries with k + 1 first
+        # and those left open searched again with k + 8
+        assert any(s == (k1 + 7,) and n < 600 for n, s, _ in calls[1:])
+
+
+def test_banks_of_near_duplicates_skip_the_k_plus_one_search(monkeypatch):
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((60, 16)).astype(np.float32)
+    bank = np.repeat(rows, 10, axis=0)  # every row ten times: ties everywhere
+    queries = rows[rng.integers(0, 60, 400)] + 1e-3 * rng.standard_normal((400, 16)).astype(np.float32)
+    calls = _spy_stages(monkeypatch)
+    dist, ind = NeighborIndex(algorithm="brute").fit(bank).kneighbors(queries, 5)
+    np.testing.assert_array_equal(ind, _index_order_reference(bank, queries, "cosine", 5))
+    assert calls[0][2] == 64  # every pilot query would have been left open
+    assert all(stages == (13,) for _, stages, _ in calls)
+
+
+def test_flat_searches_use_blas_from_few_queries_then_restore():
+    import faiss
+
+    from sklearn_echo.neighbors._threads import BLAS_MIN_QUERIES, blas_from_few_queries
+
+    before = faiss.cvar.distance_compute_blas_threshold
+    with blas_from_few_queries(384):
+        assert faiss.cvar.distance_compute_blas_threshold == BLAS_MIN_QUERIES * 384
+        with blas_from_few_queries(24):  # nested (or another thread): unchanged
+            assert faiss.cvar.distance_compute_blas_threshold == BLAS_MIN_QUERIES * 384
+        assert faiss.cvar.distance_compute_blas_threshold == BLAS_MIN_QUERIES * 384
+    assert faiss.cvar.distance_compute_blas_threshold == before
+    with pytest.raises(RuntimeError), blas_from_few_queries(8):
+        raise RuntimeError
+    assert faiss.cvar.distance_compute_blas_threshold == before
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_duplicate_bank_rows_tie_in_index_order(metric):
+    # exact duplicates are at exactly equal float64 distances, wherever they
+    # sit among a query's candidates (batched BLAS products rounded them by
+    # position); scikit-learn leaves such ties in any order, so the reference
+    # here sorts float64 distances of each pair computed alike
+    X = _clustered(1500, 24, seed=3)
+    bank, queries = X[:900].copy(), X[900:]
+    bank[450:900:3] = bank[:150]
+    index = NeighborIndex(metric=metric, algorithm="brute").fit(bank)
+    np.testing.assert_array_equal(
+        index.kneighbors(queries, 5)[1], _index_order_reference(bank, queries, metric, 5)
+    )
+    np.testing.assert_array_equal(
+        index.kneighbors(None, 5, exclude_self=True)[1],
+        _index_order_reference(bank, bank, metric, 5, leave_self_out=True),
+    )
+
+
+def _index_order_reference(bank, queries, metric, k, leave_self_out=False):
+    """k nearest by float64 distance, ties to the lower index (each row summed alike)."""
+    B = bank.astype(np.float64)
+    out = []
+    for i, q in enumerate(queries.astype(np.float64)):
+        if metric == "cosine":
+            d = 1.0 - (B * q).sum(1) / np.sqrt((B * B).sum(1) * (q * q).sum())
+        else:
+            d = np.sqrt(((B - q) ** 2).sum(1))
+        if leave_self_out:
+            d[i] = np.inf
+        out.append(np.lexsort((np.arange(len(B)), d))[:k])
+    return np.array(out)

@@ -29,11 +29,30 @@ import numpy as np
 from ._space import exact_distances, order_by_distance, row_distances
 from ._threads import import_faiss, one_blas_thread
 
-__all__ = ["EXTRA_CANDIDATES", "FlatSearch"]
+__all__ = ["EXTRA_CANDIDATES", "PILOT_QUERIES", "FlatSearch", "narrow_share"]
 
 #: Candidates per query beyond k; near ties among them are ranked in float64.
 EXTRA_CANDIDATES = 8
+#: Queries of a block searched first, to choose between k + 1 and
+#: k + EXTRA_CANDIDATES candidates for the others (see `FlatSearch.kneighbors`).
+PILOT_QUERIES = 64
 _EPS32 = float(np.finfo(np.float32).eps)
+
+
+def narrow_share(dim):
+    """Largest share of pilot queries left open by ``k + 1`` candidates for which
+    the others are searched with ``k + 1`` first.
+
+    faiss's flat search keeps its best candidates in a heap whose cost per
+    scanned bank vector hardly depends on the dimension, beside a product
+    whose cost grows with it: searching ``k + 8`` instead of ``k + 1``
+    candidates took about ``64 / (64 + d)`` more time on this project's
+    benchmark machine (2,000 queries, 1,000 bank vectors, one thread:
+    ``benchmarks/profile_exact_search.py``). Searching the open queries again
+    costs about their share of the search, so ``k + 1`` first pays while that
+    share stays below the saving; half of it is taken, as a margin.
+    """
+    return 32.0 / (64.0 + dim)
 
 
 def serialize(index):
@@ -167,12 +186,61 @@ class FlatSearch:
         -------
         dist : ndarray of shape (m, k), float64
         ind : ndarray of shape (m, k), int64
+
+        Notes
+        -----
+        A block of at least ``4 * PILOT_QUERIES`` queries (of at most 1,984
+        dimensions, where one open query in the pilot is within
+        `narrow_share`) starts with its first `PILOT_QUERIES` searched with
+        ``k + EXTRA_CANDIDATES`` candidates, counting the queries for which
+        ``k + 1`` would have left a near tie open. When they are few, the other
+        queries are searched with ``k + 1`` candidates and only the open
+        ones again with ``k + EXTRA_CANDIDATES``; otherwise (embeddings with
+        many near duplicates) all of them get ``k + EXTRA_CANDIDATES`` at
+        once. The results are the same either way.
+        """
+        n, m = self.n_samples, len(queries)
+        left_out = 0 if excl is None else 1
+        wide = min(n, k + EXTRA_CANDIDATES + left_out)
+        narrow = min(n, k + 1 + left_out)
+        allowed = narrow_share(self.index.d) * PILOT_QUERIES  # open pilot queries
+        if narrow >= wide or m < 4 * PILOT_QUERIES or allowed < 1:
+            return self._search(vectors, queries, bank, k, excl, max_cells, (wide,))[:2]
+        dist = np.empty((m, k))
+        ind = np.empty((m, k), dtype=np.int64)
+        head, tail = slice(0, PILOT_QUERIES), slice(PILOT_QUERIES, m)
+        dist[head], ind[head], n_open = self._search(
+            vectors[head], queries.take(head), bank, k,
+            None if excl is None else excl[head], max_cells, (wide,), probe=narrow,
+        )
+        stages = (narrow, wide) if n_open <= allowed else (wide,)
+        dist[tail], ind[tail] = self._search(
+            vectors[tail], queries.take(tail), bank, k,
+            None if excl is None else excl[tail], max_cells, stages,
+        )[:2]
+        return dist, ind
+
+    def _search(self, vectors, queries, bank, k, excl, max_cells, stages, probe=None):
+        """`kneighbors` with ``stages[0]`` candidates per query.
+
+        Queries left with a possible near tie outside their candidates are
+        searched again with the next number of candidates in ``stages``,
+        and rescanned after the last. With ``probe``, also counts the queries
+        whose first ``probe`` candidates would have left a near tie open.
+
+        Returns
+        -------
+        dist : ndarray of shape (m, k), float64
+        ind : ndarray of shape (m, k), int64
+        n_open : int
+            The count for ``probe`` (0 without it).
         """
         n = self.n_samples
-        kc = min(n, k + EXTRA_CANDIDATES + (0 if excl is None else 1))
+        kc = stages[0]
         S, cand = self.scores(vectors, kc, queries.scale)  # best first
         # every bank vector outside the candidates scores at most the weakest
         weakest = S[:, -1].copy()
+        probed = None if probe is None else S[:, probe - 1].copy()
         if excl is not None:
             out = cand == excl[:, None]
             if out.any():  # the left-out row goes last, the others keep their order
@@ -190,15 +258,23 @@ class FlatSearch:
         order = order_by_distance(d, cand)[:, :k]
         dist = np.take_along_axis(d, order, 1)
         ind = np.take_along_axis(cand, order, 1)
+        n_open = 0 if probed is None else int(np.count_nonzero(probed >= kth))
         if kc < n:
             # a vector outside the candidates may tie with the k-th neighbour
             wide = np.flatnonzero(weakest >= kth)
             if wide.size:
-                dist[wide], ind[wide] = self._rescan(
-                    vectors[wide], queries.take(wide), bank, k,
-                    None if excl is None else excl[wide], kth[wide], max_cells,
-                )
-        return dist, ind
+                sub_excl = None if excl is None else excl[wide]
+                if len(stages) > 1:
+                    dist[wide], ind[wide] = self._search(
+                        vectors[wide], queries.take(wide), bank, k, sub_excl, max_cells,
+                        stages[1:],
+                    )[:2]
+                else:
+                    dist[wide], ind[wide] = self._rescan(
+                        vectors[wide], queries.take(wide), bank, k, sub_excl, kth[wide],
+                        max_cells,
+                    )
+        return dist, ind, n_open
 
     def _bank_vectors(self):
         """The search-space bank inside the faiss index (a view, not a copy)."""

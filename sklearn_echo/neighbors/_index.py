@@ -28,7 +28,7 @@ from ._exact import FlatSearch
 from ._hnsw import HNSW_DEFAULTS, HNSWSearch
 from ._ivf import IVF_DEFAULTS, IVFSearch
 from ._space import ZeroNormWarning, make_rows
-from ._threads import faiss_threads, run_in_threads
+from ._threads import blas_from_few_queries, faiss_threads, run_in_threads
 from ._validation import check_bank_like, check_n_neighbors, check_vectors
 
 __all__ = [
@@ -315,7 +315,7 @@ class NeighborIndex:
                 f"vector(s) available to each query (bank size {self.n_samples_}"
                 + (", one left out per query)." if available < self.n_samples_ else ").")
             )
-        with faiss_threads(self.n_jobs) as n_threads:
+        with faiss_threads(self.n_jobs) as n_threads, blas_from_few_queries(self.n_features_in_):
             return self._query(self._search(), Q, n_neighbors, excl, n_threads)
 
     def _query(self, backend, Q, k, excl, n_threads):
@@ -394,7 +394,7 @@ class NeighborIndex:
         X, sq = check_vectors(X, "The candidates")
         rows = make_rows(X, self.metric, self._shift, "The candidates", sq=sq)
         other._set_bank(rows, self._shift)  # same search space as this bank
-        with faiss_threads(self.n_jobs) as n_threads:
+        with faiss_threads(self.n_jobs) as n_threads, blas_from_few_queries(self.n_features_in_):
             return other._query(other._search(), self._bank, n_neighbors, None, n_threads)
 
     def _check_fitted(self):

@@ -33,9 +33,13 @@ __all__ = [
     "exact_distances",
     "make_rows",
     "order_by_distance",
+    "pair_dots",
     "rank_candidates",
     "row_distances",
 ]
+
+
+_VECDOT = getattr(np, "vecdot", None)  # numpy >= 2
 
 
 class ZeroNormWarning(UserWarning):
@@ -131,6 +135,30 @@ def make_rows(X, metric, shift, what, offset=0, sq=None):
     return Rows(X, None, sq)
 
 
+def pair_dots(a, b):
+    """float64 inner products along the last axis, one pair of rows at a time.
+
+    Every pair is summed by the same kernel whatever its place in the
+    arrays (``np.vecdot``; ``np.einsum`` on numpy 1), so equal pairs get
+    bitwise equal products: `exact_distances` and `row_distances` then
+    give equal distances to duplicate bank rows, which is what lets ties go
+    to the lower index. A batched ``np.matmul`` did not: BLAS computes the
+    rows of a matrix-vector product in groups, and a row's rounding depended
+    on its position (duplicate rows of a cosine bank came back out of index
+    order).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_echo.neighbors._space import pair_dots
+    >>> pair_dots(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 1.0], [1.0, 0.0]]))
+    array([3., 3.])
+    """
+    if _VECDOT is not None:
+        return _VECDOT(a, b)
+    return np.einsum("...d,...d->...", a, b)
+
+
 def exact_distances(metric, queries, bank, rows, cols):
     """float64 distances between ``queries.raw[rows]`` and ``bank.raw[cols]`` (pairs).
 
@@ -158,7 +186,7 @@ def exact_distances(metric, queries, bank, rows, cols):
         r, c = rows[s : s + step], cols[s : s + step]
         q, b = queries.raw[r], bank.raw[c]
         if metric == "cosine":
-            dot = np.einsum("ij,ij->i", q, b, dtype=np.float64)
+            dot = pair_dots(q.astype(np.float64), b.astype(np.float64))
             norm = np.sqrt(queries.sq[r] * bank.sq[c])
             zero = norm == 0.0  # zero vectors: distance 1 to everything
             norm[zero] = 1.0
@@ -166,7 +194,7 @@ def exact_distances(metric, queries, bank, rows, cols):
             out[s : s + step] = 1.0 - dot / norm
         else:
             diff = np.subtract(q, b, dtype=np.float64)
-            out[s : s + step] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            out[s : s + step] = np.sqrt(pair_dots(diff, diff))
     if metric == "cosine":
         np.clip(out, 0.0, 2.0, out=out)
     return out
@@ -200,9 +228,7 @@ def row_distances(metric, queries, bank, ind):
     for s in range(0, n, step):
         q, b = queries.raw[s : s + step], bank.raw[ind[s : s + step]]
         if metric == "cosine":
-            # batched float64 products through BLAS (an einsum with a dtype cast is
-            # several times slower and dominated small-bank searches)
-            dot = np.matmul(b.astype(np.float64), q.astype(np.float64)[:, :, None])[:, :, 0]
+            dot = pair_dots(b.astype(np.float64), q.astype(np.float64)[:, None, :])
             norm = np.sqrt(queries.sq[s : s + step, None] * bank.sq[ind[s : s + step]])
             zero = norm == 0.0  # zero vectors: distance 1 to everything
             norm[zero] = 1.0
@@ -210,7 +236,7 @@ def row_distances(metric, queries, bank, ind):
             out[s : s + step] = 1.0 - dot / norm
         else:
             diff = np.subtract(q[:, None, :], b, dtype=np.float64)
-            out[s : s + step] = np.sqrt(np.einsum("mkd,mkd->mk", diff, diff))
+            out[s : s + step] = np.sqrt(pair_dots(diff, diff))
     if metric == "cosine":
         np.clip(out, 0.0, 2.0, out=out)
     return out
@@ -236,10 +262,7 @@ def order_by_distance(dist, ind):
     >>> order_by_distance(np.array([[0.5, 0.1, 0.5]]), np.array([[9, 4, 2]]))
     array([[1, 2, 0]])
     """
-    o1 = np.argsort(ind, axis=1, kind="stable")
-    d1 = np.take_along_axis(dist, o1, 1)
-    o2 = np.argsort(d1, axis=1, kind="stable")
-    return np.take_along_axis(o1, o2, 1)
+    return np.lexsort((ind, dist), axis=1)
 
 
 def drop_excluded(cand, k, excl):

@@ -11,11 +11,25 @@ several threads at once do not disturb each other.
 
 # License: MIT
 
+import threading
 from contextlib import contextmanager
 
-__all__ = ["faiss_threads", "import_faiss", "one_blas_thread", "run_in_threads"]
+__all__ = [
+    "BLAS_MIN_QUERIES",
+    "blas_from_few_queries",
+    "faiss_threads",
+    "import_faiss",
+    "one_blas_thread",
+    "run_in_threads",
+]
+
+#: Queries from which a flat search inside `blas_from_few_queries` takes its
+#: scores from BLAS products.
+BLAS_MIN_QUERIES = 8
 
 _CONTROLLER = []
+_BLAS_SCOPE = {"users": 0, "saved": None}
+_BLAS_LOCK = threading.Lock()
 
 
 def import_faiss():
@@ -61,6 +75,41 @@ def faiss_threads(n_jobs):
             yield n
     finally:
         faiss.omp_set_num_threads(previous)
+
+
+@contextmanager
+def blas_from_few_queries(dim):
+    """Run a block in which faiss's flat searches use BLAS from `BLAS_MIN_QUERIES` queries.
+
+    faiss computes the scores of a flat search (and of an IVF index's coarse
+    assignment) with BLAS matrix products when the queries times the
+    dimension reach ``faiss.cvar.distance_compute_blas_threshold`` (128,000
+    by default), and with its own loops below. On this project's benchmark
+    machine its loops took about twice the time per query of BLAS from 8
+    queries up, and less for 1 to 4 queries (``benchmarks/profile_exact_search.py``
+    times both): the exact search's blocks of a few hundred 384-dimension
+    queries, and its second searches of a few queries, fell below the
+    default. The setting is process-wide in faiss; it is changed while at
+    least one such block runs (in any thread) and then put back.
+
+    Parameters
+    ----------
+    dim : int
+        Dimension of the vectors searched.
+    """
+    faiss = import_faiss()
+    with _BLAS_LOCK:
+        if _BLAS_SCOPE["users"] == 0:
+            _BLAS_SCOPE["saved"] = faiss.cvar.distance_compute_blas_threshold
+            faiss.cvar.distance_compute_blas_threshold = BLAS_MIN_QUERIES * int(dim)
+        _BLAS_SCOPE["users"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_SCOPE["users"] -= 1
+            if _BLAS_SCOPE["users"] == 0:
+                faiss.cvar.distance_compute_blas_threshold = _BLAS_SCOPE["saved"]
 
 
 @contextmanager
