@@ -4,8 +4,10 @@ One bank of ``--n-bank`` vectors and ``--n-queries`` queries from
 ``bench_knn.make_data`` (noise 0.5), cosine, k = 5, ``--n-jobs`` threads. Prints the
 best of ``--repeats`` wall times of `NeighborIndex(algorithm="brute")` fit + kneighbors
 and of raw faiss (normalise, ``IndexFlatIP`` add + search), their ratio; then
-faiss's search alone on one thread with k and with the exact search's k + 8
-candidates (what each block of a threaded exact search runs); then the functions
+faiss's search alone on one thread with k, k + 1 and the exact search's k + 8
+candidates (what each block of a threaded exact search runs), and per query for
+1 to 256 queries with faiss's default BLAS threshold and inside
+``blas_from_few_queries``; then the functions
 that take the most time (cProfile, own time) over 10 exact searches with
 ``n_jobs=1`` (with more threads the blocks run in pool threads, which cProfile
 does not see).
@@ -18,6 +20,7 @@ Run::
 
 import argparse
 import cProfile
+from contextlib import nullcontext
 import pstats
 import sys
 import time
@@ -29,7 +32,12 @@ import numpy as np
 from bench_knn import SETTLE_S, make_data, run_exact, run_faiss
 
 from sklearn_echo.neighbors._exact import EXTRA_CANDIDATES
-from sklearn_echo.neighbors._threads import faiss_threads, import_faiss
+from sklearn_echo.neighbors._threads import (
+    BLAS_MIN_QUERIES,
+    blas_from_few_queries,
+    faiss_threads,
+    import_faiss,
+)
 
 
 def _timed(f):
@@ -71,11 +79,25 @@ def main(argv=None):
     index = faiss.IndexFlatIP(args.dim)
     index.add(unit[0])
     with faiss_threads(1):
-        for kc in (5, 5 + EXTRA_CANDIDATES):
+        times = {}
+        for kc in (5, 6, 5 + EXTRA_CANDIDATES):
             index.search(unit[1], kc)  # warm-up
-            t = min(_timed(lambda kc=kc: index.search(unit[1], kc)) for _ in range(args.repeats))
+            times[kc] = min(_timed(lambda kc=kc: index.search(unit[1], kc)) for _ in range(args.repeats))
             print(f"faiss search alone, one thread, {args.n_queries:,} queries, "
-                  f"{kc} candidates: {t * 1e3:.1f} ms")
+                  f"{kc} candidates: {times[kc] * 1e3:.1f} ms")
+        extra = times[5 + EXTRA_CANDIDATES] / times[6] - 1
+        print(f"  {5 + EXTRA_CANDIDATES} candidates instead of 6: {100 * extra:+.1f}% "
+              f"(narrow_share's model, 64 / (64 + d): {100 * 64 / (64 + args.dim):.1f}%)")
+        print("faiss search alone, one thread, ms per query, with faiss's default BLAS "
+              f"threshold / from {BLAS_MIN_QUERIES} queries (blas_from_few_queries):")
+        for nq in (1, 4, 8, 16, 64, 256):
+            q = unit[1][:nq]
+            per = []
+            for scope in (nullcontext(), blas_from_few_queries(args.dim)):
+                with scope:
+                    index.search(q, 13)
+                    per.append(min(_timed(lambda q=q: index.search(q, 13)) for _ in range(args.repeats)) / nq)
+            print(f"  {nq:>4} queries: {per[0] * 1e3:.3f} / {per[1] * 1e3:.3f} ms")
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(10):
