@@ -7,8 +7,12 @@ and of raw faiss (normalise, ``IndexFlatIP`` add + search), their ratio; then
 faiss's search alone on one thread with k, k + 1 and the exact search's k + 8
 candidates (what each block of a threaded exact search runs), and per query for
 1 to 256 queries with faiss's default BLAS threshold and inside
-``blas_from_few_queries``; then the functions
-that take the most time (cProfile, own time) over 10 exact searches with
+``blas_from_few_queries``; then a timeline of ``--timeline`` threaded exact
+searches (median over the runs, 50 ms of idle before each, as in the benchmark):
+the input checks and index build before the query blocks start, the start and
+end of the thread pool, each thread's time in faiss and in the float64 ranking,
+and raw faiss's median and best time measured the same way;
+then the functions that take the most time (cProfile, own time) over 10 exact searches with
 ``n_jobs=1`` (with more threads the blocks run in pool threads, which cProfile
 does not see).
 
@@ -20,10 +24,11 @@ Run::
 
 import argparse
 import cProfile
-from contextlib import nullcontext
 import pstats
 import sys
+import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,6 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 from bench_knn import SETTLE_S, make_data, run_exact, run_faiss
 
+import sklearn_echo.neighbors._exact as exact_module
+import sklearn_echo.neighbors._index as index_module
+from sklearn_echo.neighbors import NeighborIndex
 from sklearn_echo.neighbors._exact import EXTRA_CANDIDATES
 from sklearn_echo.neighbors._threads import (
     BLAS_MIN_QUERIES,
@@ -46,6 +54,62 @@ def _timed(f):
     return time.perf_counter() - t0
 
 
+def timeline(bank, queries, n_jobs, runs):
+    """Median phases (ms) of ``runs`` threaded exact searches, functions timed in place."""
+    log = []
+    saved = []
+
+    def timed(owner, name, label):
+        original = getattr(owner, name)
+        saved.append((owner, name, original))
+
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                log.append((label, threading.get_ident(), t0, time.perf_counter()))
+
+        setattr(owner, name, wrapper)
+
+    timed(exact_module.FlatSearch, "scores", "faiss")
+    timed(exact_module.FlatSearch, "kneighbors", "block")
+    timed(index_module.NeighborIndex, "_query", "query")
+    timed(index_module.NeighborIndex, "_search", "build")
+    phases = {}
+    try:
+        for _ in range(runs):
+            log.clear()
+            time.sleep(SETTLE_S)
+            t0 = time.perf_counter()
+            NeighborIndex(metric="cosine", algorithm="brute", n_jobs=n_jobs).fit(bank).kneighbors(queries, 5)
+            total = time.perf_counter() - t0
+            spans = {label: (a - t0, b - t0) for label, _, a, b in log if label in ("query", "build")}
+            blocks = [(a - t0, b - t0) for label, _, a, b in log if label == "block"]
+            faiss_by_thread, block_by_thread = {}, {}
+            for label, tid, a, b in log:
+                if label == "faiss":
+                    faiss_by_thread[tid] = faiss_by_thread.get(tid, 0.0) + b - a
+                elif label == "block":
+                    block_by_thread[tid] = block_by_thread.get(tid, 0.0) + b - a
+            row = {
+                "checks and index build, before the query blocks": spans["query"][0],
+                "  of which the index build": spans["build"][1] - spans["build"][0],
+                "thread start (query call to first block)": min(a for a, _ in blocks) - spans["query"][0],
+                "per thread: faiss": np.mean(list(faiss_by_thread.values())),
+                "per thread: float64 ranking and the rest of its blocks": np.mean(
+                    [block_by_thread[t] - faiss_by_thread.get(t, 0.0) for t in block_by_thread]),
+                "thread end (last block to the results)": spans["query"][1] - max(b for _, b in blocks),
+                "whole search": total,
+            }
+            for key, value in row.items():
+                phases.setdefault(key, []).append(value)
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+    return {key: 1e3 * float(np.median(values)) for key, values in phases.items()}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,6 +119,7 @@ def main(argv=None):
     p.add_argument("--n-jobs", type=int, default=2)
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--rows", type=int, default=12, help="functions listed")
+    p.add_argument("--timeline", type=int, default=30, help="searches timed phase by phase")
     args = p.parse_args(argv)
     X = make_data(args.n_bank + args.n_queries, args.dim, 64, 50, 0.5, 0)
     bank, queries = X[: args.n_bank], X[args.n_bank :]
@@ -98,6 +163,14 @@ def main(argv=None):
                     index.search(q, 13)
                     per.append(min(_timed(lambda q=q: index.search(q, 13)) for _ in range(args.repeats)) / nq)
             print(f"  {nq:>4} queries: {per[0] * 1e3:.3f} / {per[1] * 1e3:.3f} ms")
+    print(f"\ntimeline of {args.timeline} exact searches on {args.n_jobs} threads (median ms):")
+    for key, value in timeline(bank, queries, args.n_jobs, args.timeline).items():
+        print(f"  {key:<56} {value:7.2f}")
+    raw = []
+    for _ in range(args.timeline):
+        time.sleep(SETTLE_S)
+        raw.append(_timed(lambda: run_faiss(bank, queries, 5, args.n_jobs)))
+    print(f"  {'raw faiss, the same way: median / best':<56} {1e3 * np.median(raw):7.2f} / {1e3 * min(raw):.2f}")
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(10):
