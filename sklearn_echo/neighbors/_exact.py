@@ -5,9 +5,11 @@ faiss ``IndexFlatIP`` (cosine: unit rows) or ``IndexFlatL2`` (euclidean:
 shifted rows), which scans every bank vector with float32 matrix products
 (BLAS) and keeps the best scores per query (cosine queries go in as given,
 their scores divided by their norms afterwards). For each query it asks for the
-``k + 8`` best candidates (one more when a bank row is left out), computes
-in float64 the distances of those whose score is within twice the float32
-rounding bound of the k-th best, and sorts them by (distance, bank index).
+``k + 8`` best candidates (one more when a bank row is left out), or first
+for ``k + 1`` where a pilot of the block found near ties rare (see
+`FlatSearch.kneighbors`), computes in float64 the distances of those whose
+score is within twice the float32 rounding bound of the k-th best, and sorts
+them by (distance, bank index).
 
 The float32 scores only pick candidates. If the weakest candidate is within
 twice the float32 rounding bound of the k-th best, a vector outside the
