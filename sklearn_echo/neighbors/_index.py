@@ -28,7 +28,7 @@ from ._exact import FlatSearch
 from ._hnsw import HNSW_DEFAULTS, HNSWSearch
 from ._ivf import IVF_DEFAULTS, IVFSearch
 from ._space import ZeroNormWarning, make_rows
-from ._threads import blas_from_few_queries, faiss_threads, run_in_threads
+from ._threads import faiss_threads, run_in_threads
 from ._validation import check_bank_like, check_n_neighbors, check_vectors
 
 __all__ = [
@@ -315,21 +315,30 @@ class NeighborIndex:
                 f"vector(s) available to each query (bank size {self.n_samples_}"
                 + (", one left out per query)." if available < self.n_samples_ else ").")
             )
-        with faiss_threads(self.n_jobs) as n_threads, blas_from_few_queries(self.n_features_in_):
-            return self._query(self._search(), Q, n_neighbors, excl, n_threads)
+        workers = self._workers(n_q)
+        with faiss_threads(self.n_jobs, self.n_features_in_, 1 if workers > 1 else None):
+            return self._query(self._search(), Q, n_neighbors, excl, workers)
 
-    def _query(self, backend, Q, k, excl, n_threads):
+    def _workers(self, n_q):
+        """Threads that search blocks of ``n_q`` queries side by side (1: one block at a time)."""
+        from sklearn_echo.device import effective_n_jobs
+
+        n_threads = effective_n_jobs(self.n_jobs)
+        return n_threads if n_q >= _MIN_QUERIES_PER_THREAD * n_threads else 1
+
+    def _query(self, backend, Q, k, excl, workers):
         """Search query blocks with ``backend``; memory bounded by ``block_bytes``.
 
-        With several threads and enough queries, each thread searches its own
-        blocks with one-thread faiss and BLAS (`run_in_threads`): the
-        float64 ranking of the candidates then runs in parallel as well, and
-        no OpenMP team is left spinning on a core that the next step needs.
+        With several ``workers`` (and BLAS scoped to one thread by the
+        caller), each thread searches its own blocks with one-thread faiss
+        and BLAS (`run_in_threads`): the float64 ranking of the candidates
+        then runs in parallel as well, and no OpenMP team is left spinning
+        on a core that the next step needs. With one, the blocks are
+        searched in turn on faiss's threads.
         """
         n_q = len(Q)
         dist = np.empty((n_q, k))
         ind = np.empty((n_q, k), dtype=np.int64)
-        workers = n_threads if n_q >= _MIN_QUERIES_PER_THREAD * n_threads else 1
         qb, bb = self._blocks(n_q, workers)
 
         def search(q0):
@@ -394,8 +403,9 @@ class NeighborIndex:
         X, sq = check_vectors(X, "The candidates")
         rows = make_rows(X, self.metric, self._shift, "The candidates", sq=sq)
         other._set_bank(rows, self._shift)  # same search space as this bank
-        with faiss_threads(self.n_jobs) as n_threads, blas_from_few_queries(self.n_features_in_):
-            return other._query(other._search(), self._bank, n_neighbors, None, n_threads)
+        workers = self._workers(self.n_samples_)
+        with faiss_threads(self.n_jobs, self.n_features_in_, 1 if workers > 1 else None):
+            return other._query(other._search(), self._bank, n_neighbors, None, workers)
 
     def _check_fitted(self):
         if not hasattr(self, "_bank"):

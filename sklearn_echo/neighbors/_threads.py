@@ -12,7 +12,7 @@ several threads at once do not disturb each other.
 # License: MIT
 
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 __all__ = [
     "BLAS_MIN_QUERIES",
@@ -40,18 +40,26 @@ def import_faiss():
 
 
 @contextmanager
-def faiss_threads(n_jobs):
+def faiss_threads(n_jobs, dim=None, blas_threads=None):
     """Run a block with ``effective_n_jobs(n_jobs)`` faiss threads, then restore.
 
     Parameters
     ----------
     n_jobs : int or None
         scikit-learn's ``n_jobs``.
+    dim : int, default=None
+        Dimension of the vectors searched: when given, faiss's flat searches
+        inside the block use BLAS from `BLAS_MIN_QUERIES` queries
+        (`blas_from_few_queries`).
+    blas_threads : int, default=None
+        Threads of the BLAS libraries inside the block; None: the faiss
+        thread count. Searches whose query blocks run on threads of their own
+        (`run_in_threads`) pass 1.
 
     Yields
     ------
     n_threads : int
-        The thread count in effect inside the block.
+        The faiss thread count in effect inside the block.
 
     Examples
     --------
@@ -71,7 +79,10 @@ def faiss_threads(n_jobs):
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(n)
     try:
-        with _blas_controller().limit(limits=n, user_api="blas"):
+        with (
+            _blas_controller().limit(limits=blas_threads or n, user_api="blas"),
+            blas_from_few_queries(dim) if dim is not None else nullcontext(),
+        ):
             yield n
     finally:
         faiss.omp_set_num_threads(previous)
@@ -129,8 +140,9 @@ def one_blas_thread():
 def run_in_threads(fn, items, n_threads):
     """Call ``fn(item)`` for every item on ``n_threads`` threads of one-thread libraries.
 
-    Each thread runs faiss with one OpenMP thread (a per-thread setting) and,
-    for the duration, BLAS runs on one thread: the searches of
+    Each thread runs faiss with one OpenMP thread (a per-thread setting);
+    the caller runs it inside ``faiss_threads(..., blas_threads=1)``, so that
+    BLAS runs on one thread as well: the searches of
     separate query blocks proceed side by side, each with its float64
     ranking, instead of one block at a time on the libraries' own thread
     teams, which keep spinning after each call and then compete with the
@@ -155,7 +167,7 @@ def run_in_threads(fn, items, n_threads):
         faiss.omp_set_num_threads(1)
         fn(item)
 
-    with one_blas_thread(), ThreadPoolExecutor(n_threads) as pool:
+    with ThreadPoolExecutor(n_threads) as pool:
         for future in [pool.submit(work, item) for item in items]:
             future.result()
 
