@@ -167,9 +167,12 @@ def run_in_threads(fn, items, n_threads):
         faiss.omp_set_num_threads(1)
         fn(item)
 
-    with ThreadPoolExecutor(n_threads) as pool:
+    pool = ThreadPoolExecutor(n_threads)
+    try:
         for future in [pool.submit(work, item) for item in items]:
             future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # the threads end on their own
 
 
 def _blas_controller():
