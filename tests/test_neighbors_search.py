@@ -467,6 +467,29 @@ def test_flat_searches_use_blas_from_few_queries_then_restore():
     assert faiss.cvar.distance_compute_blas_threshold == before
 
 
+def test_searches_run_inside_the_blas_threshold_scope(bank_and_queries, monkeypatch):
+    import faiss
+
+    from sklearn_echo.neighbors._exact import FlatSearch
+    from sklearn_echo.neighbors._threads import BLAS_MIN_QUERIES
+
+    bank, queries = bank_and_queries
+    seen = []
+    original = FlatSearch.scores
+
+    def spy(self, *args, **kwargs):
+        seen.append(faiss.cvar.distance_compute_blas_threshold)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(FlatSearch, "scores", spy)
+    before = faiss.cvar.distance_compute_blas_threshold
+    index = NeighborIndex(algorithm="brute", n_jobs=2).fit(bank)
+    index.kneighbors(queries, 3)
+    index.bank_kneighbors(queries, 3)
+    assert seen and set(seen) == {BLAS_MIN_QUERIES * bank.shape[1]}
+    assert faiss.cvar.distance_compute_blas_threshold == before
+
+
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_duplicate_bank_rows_tie_in_index_order(metric):
     # exact duplicates are at exactly equal float64 distances, wherever they
