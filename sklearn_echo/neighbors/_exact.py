@@ -263,18 +263,18 @@ class FlatSearch:
         n_open = 0 if probed is None else int(np.count_nonzero(probed >= kth))
         if kc < n:
             # a vector outside the candidates may tie with the k-th neighbour
-            wide = np.flatnonzero(weakest >= kth)
-            if wide.size:
-                sub_excl = None if excl is None else excl[wide]
+            unsettled = np.flatnonzero(weakest >= kth)
+            if unsettled.size:
+                sub = unsettled
+                sub_excl = None if excl is None else excl[sub]
                 if len(stages) > 1:
-                    dist[wide], ind[wide] = self._search(
-                        vectors[wide], queries.take(wide), bank, k, sub_excl, max_cells,
+                    dist[sub], ind[sub] = self._search(
+                        vectors[sub], queries.take(sub), bank, k, sub_excl, max_cells,
                         stages[1:],
                     )[:2]
                 else:
-                    dist[wide], ind[wide] = self._rescan(
-                        vectors[wide], queries.take(wide), bank, k, sub_excl, kth[wide],
-                        max_cells,
+                    dist[sub], ind[sub] = self._rescan(
+                        vectors[sub], queries.take(sub), bank, k, sub_excl, kth[sub], max_cells,
                     )
         return dist, ind, n_open
 

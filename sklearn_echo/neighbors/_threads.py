@@ -97,8 +97,9 @@ def blas_from_few_queries(dim):
     dimension reach ``faiss.cvar.distance_compute_blas_threshold`` (128,000
     by default), and with its own loops below. On this project's benchmark
     machine its loops took about twice the time per query of BLAS from 8
-    queries up, and less for 1 to 4 queries (``benchmarks/profile_exact_search.py``
-    times both): the exact search's blocks of a few hundred 384-dimension
+    queries up (``benchmarks/profile_exact_search.py`` times both; below 8
+    queries, where faiss keeps its loops inside these blocks, BLAS was no
+    faster in a one-off comparison): the exact search's blocks of a few hundred 384-dimension
     queries, and its second searches of a few queries, fell below the
     default. The setting is process-wide in faiss; it is changed while at
     least one such block runs (in any thread) and then put back.
