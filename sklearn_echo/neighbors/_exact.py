@@ -265,7 +265,7 @@ class FlatSearch:
             # a vector outside the candidates may tie with the k-th neighbour
             unsettled = np.flatnonzero(weakest >= kth)
             if unsettled.size:
-                sub = unsettled
+                sub = unsettled  # searched again, or rescanned after the last stage
                 sub_excl = None if excl is None else excl[sub]
                 if len(stages) > 1:
                     dist[sub], ind[sub] = self._search(
