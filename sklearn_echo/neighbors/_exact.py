@@ -263,9 +263,9 @@ class FlatSearch:
         n_open = 0 if probed is None else int(np.count_nonzero(probed >= kth))
         if kc < n:
             # a vector outside the candidates may tie with the k-th neighbour
-            unsettled = np.flatnonzero(weakest >= kth)
-            if unsettled.size:
-                sub = unsettled  # searched again, or rescanned after the last stage
+            # such queries are searched again with the next stage, or rescanned after the last
+            sub = np.flatnonzero(weakest >= kth)
+            if sub.size:
                 sub_excl = None if excl is None else excl[sub]
                 if len(stages) > 1:
                     dist[sub], ind[sub] = self._search(

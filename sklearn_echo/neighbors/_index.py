@@ -315,16 +315,21 @@ class NeighborIndex:
                 f"vector(s) available to each query (bank size {self.n_samples_}"
                 + (", one left out per query)." if available < self.n_samples_ else ").")
             )
-        workers = self._workers(n_q)
-        with faiss_threads(self.n_jobs, self.n_features_in_, 1 if workers > 1 else None):
-            return self._query(self._search(), Q, n_neighbors, excl, workers)
+        return self._search_rows(Q, n_neighbors, excl)
 
-    def _workers(self, n_q):
-        """Threads that search blocks of ``n_q`` queries side by side (1: one block at a time)."""
+    def _search_rows(self, Q, k, excl):
+        """The k nearest bank vectors of `Rows` ``Q``, inside this index's thread scope.
+
+        With enough queries for every thread (`_MIN_QUERIES_PER_THREAD`),
+        their blocks run side by side on ``n_jobs`` threads, BLAS on one
+        thread; else one block at a time on faiss's ``n_jobs`` threads.
+        """
         from sklearn_echo.device import effective_n_jobs
 
         n_threads = effective_n_jobs(self.n_jobs)
-        return n_threads if n_q >= _MIN_QUERIES_PER_THREAD * n_threads else 1
+        workers = n_threads if len(Q) >= _MIN_QUERIES_PER_THREAD * n_threads else 1
+        with faiss_threads(self.n_jobs, self.n_features_in_, 1 if workers > 1 else None):
+            return self._query(self._search(), Q, k, excl, workers)
 
     def _query(self, backend, Q, k, excl, workers):
         """Search query blocks with ``backend``; memory bounded by ``block_bytes``.
@@ -403,9 +408,7 @@ class NeighborIndex:
         X, sq = check_vectors(X, "The candidates")
         rows = make_rows(X, self.metric, self._shift, "The candidates", sq=sq)
         other._set_bank(rows, self._shift)  # same search space as this bank
-        workers = self._workers(self.n_samples_)
-        with faiss_threads(self.n_jobs, self.n_features_in_, 1 if workers > 1 else None):
-            return other._query(other._search(), self._bank, n_neighbors, None, workers)
+        return other._search_rows(self._bank, n_neighbors, None)
 
     def _check_fitted(self):
         if not hasattr(self, "_bank"):
