@@ -1,0 +1,296 @@
+"""Where the time of a bfloat16 ``embed_signals`` run goes, beside the tight bound's parts.
+
+``bench_encoder.py --ceiling`` bounds the pipeline from below with every kernel
+timed alone (products, attention, LayerNorm and GELU, spectrograms). This script
+runs the pipeline itself, ECHO-Small with the benchmark's seeded weights in
+bfloat16 on the same workloads, and times its parts where they run: the
+encoder's kernel functions (`sklearn_echo.echo.model` calls them by name, so
+they are wrapped there, in this process only), LayerNorm, the encoder's
+forward pass per batch worker, and the two stages of `encode_chunks`
+(spectrograms and band sequences in the workers, then the encoder batches).
+
+Printed per workload:
+
+* the best wall time of ``--repeats`` plain runs, and the wall time of the
+  timed run (the timers add a little);
+* the two stages' wall times, and each batch worker's busy time in the
+  encoder (their difference is time one worker waits for the other);
+* thread-seconds per operation, summed over the workers and divided by their
+  number (comparable with wall time): each weight product with its fused
+  epilogue and its speed per thread, attention, LayerNorm, the rest of the
+  layers, and the encoder's work outside its layers;
+* the tight bound's parts from the ``--ceiling`` functions, measured in the
+  same process: the four weight products at their best rate alone (per
+  thread beside the pipeline's), attention with the fastest kernel,
+  the elementwise work, the spectrograms.
+
+Then one layer's input projection and attention on one batch (`head_major_projection`):
+the encoder's projection and packed attention beside a projection that writes the
+heads head-major and attention on those contiguous heads.
+
+Run::
+
+    python benchmarks/profile_encoder.py                    # both workloads
+    python benchmarks/profile_encoder.py --workloads mixed --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch
+from bench_encoder import (
+    WORKLOAD_TITLES,
+    attention_seconds,
+    audio_seconds,
+    build_models,
+    elementwise_per_layer,
+    elementwise_seconds_per_token,
+    gemm_seconds_per_token,
+    spectrogram_seconds,
+    workload,
+    workload_lengths,
+)
+
+from sklearn_echo.echo import batching, model
+from sklearn_echo.echo.model import EchoConfig
+from sklearn_echo.echo.pipeline import embed_signals
+
+
+class Timers:
+    """Seconds and FLOPs per label and thread, from functions wrapped in place."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.seconds = defaultdict(float)  # (label, thread) -> s
+        self.flops = defaultdict(float)  # label -> FLOPs
+        self.spans = []  # (label, start, end) of the stages
+        self._saved = []
+
+    def add(self, label, seconds, flops=0.0):
+        with self.lock:
+            self.seconds[label, threading.get_ident()] += seconds
+            self.flops[label] += flops
+
+    def wrap(self, owner, name, label_of):
+        """Replace ``owner.name`` by a timed call; ``label_of(args)`` gives (label, FLOPs)."""
+        original = getattr(owner, name)
+        self._saved.append((owner, name, original))
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            out = original(*args, **kwargs)
+            label, flops = label_of(args)
+            self.add(label, time.perf_counter() - t0, flops)
+            return out
+
+        setattr(owner, name, timed)
+
+    def restore(self):
+        for owner, name, original in reversed(self._saved):
+            setattr(owner, name, original)
+        self._saved.clear()
+
+    def per_label(self, label):
+        return sum(s for (lab, _), s in self.seconds.items() if lab == label)
+
+    def per_thread(self, label):
+        return [s for (lab, _), s in self.seconds.items() if lab == label]
+
+
+def _product(kind):
+    """Label and FLOPs of a weight product ``x @ W.T`` (x: (..., in), W: (out, in))."""
+
+    def label_of(args):
+        x, weight = args[0], args[1]
+        rows = x.numel() // x.shape[-1]
+        out, inp = weight.shape
+        names = {
+            "linear": {3: "in_proj"}.get(out // inp, "query projection (last layer)"),
+            "linear_add": "out_proj + residual" if out == inp else "linear2 + residual",
+            "linear_gelu": "linear1 + GELU",
+        }
+        return names[kind], 2.0 * rows * out * inp
+
+    return label_of
+
+
+def instrument(timers):
+    """Wrap the pipeline's parts (in this process) so that ``timers`` records them."""
+    for kind in ("linear", "linear_add", "linear_gelu"):
+        timers.wrap(model, kind, _product(kind))
+    timers.wrap(model, "packed_attention", lambda args: ("attention", 0.0))
+    timers.wrap(torch.nn.LayerNorm, "forward", lambda args: ("LayerNorm", 0.0))
+    timers.wrap(model._EncoderLayer, "forward", lambda args: ("layers", 0.0))
+    timers.wrap(model.EchoEncoder, "forward", lambda args: ("encoder forward", 0.0))
+    original_map = batching._BatchRunner.map
+    timers._saved.append((batching._BatchRunner, "map", original_map))
+
+    def timed_map(runner, fn, items):
+        t0 = time.perf_counter()
+        out = original_map(runner, fn, items)
+        stage = "band sequences" if fn.__name__ == "sequences_of" else "encoder batches"
+        timers.spans.append((stage, t0, time.perf_counter()))
+        return out
+
+    batching._BatchRunner.map = timed_map
+
+
+def bound_parts(sigs, config, repeats):
+    """The tight bound's parts (seconds), as ``bench_encoder.py --ceiling`` computes them."""
+    d, f = config.embed_dim, config.ffn_dim
+    layers = config.depth - 1
+    lengths = workload_lengths(sigs, config)
+    tokens = float(sum(lengths))
+    per_token, _ = gemm_seconds_per_token(config, torch.bfloat16, repeats)
+    rate = 2 * (3 * d * d + d * d + 2 * d * f) / per_token
+    patch_flops = tokens * 2 * config.band_width * config.patch_width * d
+    weight_flops = tokens * layers * 2 * (3 * d * d + d * d + 2 * d * f)
+    attention, _ = attention_seconds(lengths, config, repeats)
+    elementwise = elementwise_per_layer(elementwise_seconds_per_token(config, torch.bfloat16, repeats))
+    return rate, {
+        "products": (weight_flops + patch_flops) / rate,
+        "attention": attention * layers,
+        "elementwise": tokens * layers * elementwise,
+        "spectrograms": spectrogram_seconds(sigs, config, repeats),
+    }
+
+
+def profile(name, enc, repeats, config):
+    sigs = workload(name, False)
+    seconds = audio_seconds(sigs)
+    embed_signals(enc, sigs)  # warm-up
+    plain = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        embed_signals(enc, sigs)
+        plain = min(plain, time.perf_counter() - t0)
+    timers = Timers()
+    instrument(timers)
+    try:
+        t0 = time.perf_counter()
+        embed_signals(enc, sigs)
+        timed = time.perf_counter() - t0
+    finally:
+        timers.restore()
+    workers = max(1, len(timers.per_thread("encoder forward")))
+    rate, parts = bound_parts(sigs, config, repeats)
+    bound = sum(parts.values())
+
+    print(f"\n== {WORKLOAD_TITLES[name]}: {seconds:.0f} s of audio, bfloat16, {workers} batch worker(s) ==")
+    print(f"plain run (best of {repeats}): {plain:6.3f} s   timed run: {timed:6.3f} s   "
+          f"tight bound: {bound:6.3f} s ({100 * bound / plain:.0f}% of the plain run)")
+    stages = defaultdict(float)
+    for stage, a, b in timers.spans:
+        stages[stage] += b - a
+    print("stages (wall): " + ", ".join(f"{k} {v:.3f} s" for k, v in stages.items())
+          + f"; the rest {timed - sum(stages.values()):.3f} s")
+    busy = sorted(timers.per_thread("encoder forward"))
+    print("encoder busy per worker: " + ", ".join(f"{b:.3f} s" for b in busy)
+          + (f" (the first waits {busy[-1] - busy[0]:.3f} s for the last)" if len(busy) > 1 else ""))
+
+    print(f"{'operation (thread-s / workers)':34s} {'seconds':>8s} {'share':>6s}  speed per thread")
+    per_thread_rate = rate / torch.get_num_threads()
+    products = ["in_proj", "out_proj + residual", "linear1 + GELU", "linear2 + residual",
+                "query projection (last layer)"]
+    rows = {}
+    for label in products + ["attention", "LayerNorm"]:
+        rows[label] = timers.per_label(label) / workers
+    layers = timers.per_label("layers") / workers
+    forward = timers.per_label("encoder forward") / workers
+    rows["rest of the layers"] = layers - sum(rows.values())
+    rows["encoder outside its layers"] = forward - layers
+    for label, s in rows.items():
+        speed = ""
+        if timers.flops.get(label):
+            speed = f"{timers.flops[label] / (s * workers) / 1e9:6.0f} GFLOP/s"
+        print(f"  {label:32s} {s:8.3f} {100 * s / timed:5.1f}%  {speed}")
+    print(f"  {'encoder forward, all':32s} {forward:8.3f} {100 * forward / timed:5.1f}%")
+    print("tight bound's parts: " + ", ".join(f"{k} {v:.3f} s" for k, v in parts.items())
+          + f"; its weight products alone at {per_thread_rate / 1e9:.0f} GFLOP/s per thread "
+          f"({rate / 1e9:.0f} over {torch.get_num_threads()} threads)")
+
+
+def _best_ms(fn, repeats):
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return 1e3 * best
+
+
+def head_major_projection(config, repeats, n=32, length=126):
+    """The input projection and attention of one layer, two ways, on one batch.
+
+    The encoder projects with one oneDNN product into (N * L, 3 D), queries,
+    keys and values of every head side by side, and runs attention on it
+    (`packed_attention`). The tight bound times attention on heads already
+    laid out head-major; a projection could write that layout itself, as one
+    batched product of the tokens with each head's weights, (3 H, N * L, hd),
+    after which attention reads contiguous heads. Both in bfloat16 on one
+    thread, as each batch worker runs a batch.
+    """
+    from sklearn_echo.echo.kernels import attention, linear, packed_attention
+
+    d, h = config.embed_dim, config.num_heads
+    hd = d // h
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n * length, d, generator=g).to(torch.bfloat16)
+    w = (torch.randn(3 * d, d, generator=g) * 0.05).to(torch.bfloat16)
+    b = torch.zeros(3 * d, dtype=torch.bfloat16)
+    w_heads = w.view(3 * h, hd, d).transpose(1, 2).contiguous()  # (3 H, D, hd)
+    b_heads = b.view(3 * h, 1, hd)
+
+    def packed_project():
+        return linear(x, w, b)
+
+    def head_major_project():
+        return torch.baddbmm(b_heads, x.expand(3 * h, n * length, d), w_heads)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            qkv = packed_project()
+            heads = head_major_project().view(3, h, n, length, hd).transpose(1, 2)
+            q, k, v = (t.contiguous() for t in heads.unbind(0))  # (N, H, L, hd)
+            rows = {
+                "projection, one product into (N L, 3 D)": _best_ms(packed_project, repeats),
+                "projection, batched per head into (3 H, N L, hd)": _best_ms(head_major_project, repeats),
+                "attention on the packed projection (the encoder's)":
+                    _best_ms(lambda: packed_attention(qkv, n, length, h, None), repeats),
+                "attention on contiguous heads": _best_ms(lambda: attention(q, k, v, None), repeats),
+            }
+    finally:
+        torch.set_num_threads(threads)
+    print(f"\n== one layer's input projection and attention, {n} sequences x {length} tokens, "
+          f"bfloat16, one thread, best of {repeats} ==")
+    for label, ms in rows.items():
+        print(f"  {label:54s} {ms:7.2f} ms")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workloads", default="clips16k,mixed", help="comma-separated: clips16k, mixed")
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+    config = EchoConfig()
+    enc = build_models("cpu", ("c",))["c"]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for name in args.workloads.split(","):
+        profile(name.strip(), enc, args.repeats, config)
+    for n, length in ((32, 126), (64, 64)):
+        head_major_projection(config, max(5, args.repeats), n, length)
+
+
+if __name__ == "__main__":
+    main()
