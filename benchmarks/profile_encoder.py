@@ -32,6 +32,7 @@ Run::
 
     python benchmarks/profile_encoder.py                    # both workloads
     python benchmarks/profile_encoder.py --workloads mixed --repeats 3
+    python benchmarks/profile_encoder.py --threads 1 --workloads clips16k
 """
 
 from __future__ import annotations
@@ -282,7 +283,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workloads", default="clips16k,mixed", help="comma-separated: clips16k, mixed")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads (1: one batch worker on one thread)")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     config = EchoConfig()
     enc = build_models("cpu", ("c",))["c"]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
