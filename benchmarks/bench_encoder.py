@@ -857,6 +857,28 @@ def spectrogram_seconds(sigs, config: EchoConfig, repeats: int) -> float:
     return best / threads
 
 
+def tight_parts(tokens, config: EchoConfig, weight_rate: float, patch_rate: float,
+                elementwise: float, attention: float, spectrograms: float) -> dict[str, float]:
+    """The tight bound's parts (seconds) for a workload of ``tokens`` real tokens.
+
+    Every layer but the CLS-only last: its four weight products at ``weight_rate``
+    (FLOP/s), attention at ``attention`` seconds per layer (`attention_seconds`), the
+    elementwise work at ``elementwise`` seconds per token and layer
+    (`elementwise_per_layer`); the patch projection at ``patch_rate``; the
+    spectrograms' ``spectrograms`` seconds (`spectrogram_seconds`).
+    """
+    d, f = config.embed_dim, config.ffn_dim
+    layers = config.depth - 1
+    weight_flops = float(tokens) * layers * 2 * (3 * d * d + d * d + 2 * d * f)
+    patch_flops = float(tokens) * 2 * config.band_width * config.patch_width * d
+    return {
+        "products": weight_flops / weight_rate + patch_flops / patch_rate,
+        "attention": attention * layers,
+        "elementwise": float(tokens) * layers * elementwise,
+        "spectrograms": spectrograms,
+    }
+
+
 def print_tight_bound(method: str, parts: dict[str, float], bound: float, best: dict, seconds: float):
     """The tight bound's lines for one method: total, ceiling of (method)/(a), breakdown."""
     print(f"    tight bound (products, attention, norms and spectrograms at their best measured kernels):\n"
@@ -947,28 +969,19 @@ def main_ceiling(args):
         print(f"    (c) runs at {100 * floor_c / best['c']:.0f}% of that ceiling")
         # The tight bound: weight products at the product rate, attention and the
         # elementwise work at their fastest measured kernels.
-        layers = config.depth - 1
-        patch_flops = float(tokens) * 2 * config.band_width * config.patch_width * d
-        weight_flops = float(tokens) * layers * flops_per_token
         attention, per_kernel = attention_seconds(lengths, config, max(3, args.repeats))
-        attention *= layers
         winner = min(per_kernel, key=per_kernel.get)
         print("    attention, one layer, each kernel: " + ", ".join(
             f"{k} {v * 1e3:.1f} ms" for k, v in per_kernel.items()) + f" -> fastest: {winner}")
         spectrograms = spectrogram_seconds(sigs, config, max(3, args.repeats))
-        parts_c = {
-            "products": (weight_flops + patch_flops) / rate[torch.bfloat16],
-            "attention": attention,
-            "elementwise": float(tokens) * layers * elementwise_per_layer(elementwise[torch.bfloat16]),
-            "spectrograms": spectrograms,
-        }
-        tight_c = sum(parts_c.values())
-        print_tight_bound("c", parts_c, tight_c, best, seconds)
+        parts_c = tight_parts(tokens, config, rate[torch.bfloat16], rate[torch.bfloat16],
+                              elementwise_per_layer(elementwise[torch.bfloat16]), attention, spectrograms)
+        print_tight_bound("c", parts_c, sum(parts_c.values()), best, seconds)
         if "d" in best:
             # int8: the layer products at the int8 rate; attention (bfloat16 in the int8
             # encoder) and the patch projection counted at the bfloat16 product rate.
             layers = config.depth - 1
-            products = float(sum(lengths)) * layers * flops_per_token
+            products = float(tokens) * layers * flops_per_token
             floor_d = products / rate[torch.int8] + (
                 workload_flops(lengths, config, layers) - products) / rate[torch.bfloat16]
             print(f"(d) embed_signals, int8:              {best['d']:7.2f} s  {seconds / best['d']:6.1f} xRT "
@@ -976,12 +989,8 @@ def main_ceiling(args):
             print(f"    its int8 products alone:          {floor_d:7.2f} s  {seconds / floor_d:6.1f} xRT "
                   f"= {best['a'] / floor_d:.2f}x (a): the ceiling of (d)/(a)")
             print(f"    (d) runs at {100 * floor_d / best['d']:.0f}% of that ceiling")
-            parts_d = {
-                "products": weight_flops / rate[torch.int8] + patch_flops / rate[torch.bfloat16],
-                "attention": attention,
-                "elementwise": float(tokens) * layers * elementwise_per_layer(elementwise[torch.float32]),
-                "spectrograms": spectrograms,
-            }
+            parts_d = tight_parts(tokens, config, rate[torch.int8], rate[torch.bfloat16],
+                                  elementwise_per_layer(elementwise[torch.float32]), attention, spectrograms)
             print_tight_bound("d", parts_d, sum(parts_d.values()), best, seconds)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f} (1 min)")
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -56,54 +55,18 @@ from bench_encoder import (
     elementwise_seconds_per_token,
     gemm_seconds_per_token,
     spectrogram_seconds,
+    tight_parts,
     workload,
     workload_lengths,
 )
+from timed_calls import timed_calls
 
 from sklearn_echo.echo import batching, model
 from sklearn_echo.echo.model import EchoConfig
 from sklearn_echo.echo.pipeline import embed_signals
 
-
-class Timers:
-    """Seconds and FLOPs per label and thread, from functions wrapped in place."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.seconds = defaultdict(float)  # (label, thread) -> s
-        self.flops = defaultdict(float)  # label -> FLOPs
-        self.spans = []  # (label, start, end) of the stages
-        self._saved = []
-
-    def add(self, label, seconds, flops=0.0):
-        with self.lock:
-            self.seconds[label, threading.get_ident()] += seconds
-            self.flops[label] += flops
-
-    def wrap(self, owner, name, label_of):
-        """Replace ``owner.name`` by a timed call; ``label_of(args)`` gives (label, FLOPs)."""
-        original = getattr(owner, name)
-        self._saved.append((owner, name, original))
-
-        def timed(*args, **kwargs):
-            t0 = time.perf_counter()
-            out = original(*args, **kwargs)
-            label, flops = label_of(args)
-            self.add(label, time.perf_counter() - t0, flops)
-            return out
-
-        setattr(owner, name, timed)
-
-    def restore(self):
-        for owner, name, original in reversed(self._saved):
-            setattr(owner, name, original)
-        self._saved.clear()
-
-    def per_label(self, label):
-        return sum(s for (lab, _), s in self.seconds.items() if lab == label)
-
-    def per_thread(self, label):
-        return [s for (lab, _), s in self.seconds.items() if lab == label]
+PRODUCTS = ["in_proj", "out_proj + residual", "linear1 + GELU", "linear2 + residual",
+            "query projection (last layer)"]
 
 
 def _product(kind):
@@ -111,60 +74,36 @@ def _product(kind):
 
     def label_of(args):
         x, weight = args[0], args[1]
-        rows = x.numel() // x.shape[-1]
         out, inp = weight.shape
-        names = {
-            "linear": {3: "in_proj"}.get(out // inp, "query projection (last layer)"),
-            "linear_add": "out_proj + residual" if out == inp else "linear2 + residual",
-            "linear_gelu": "linear1 + GELU",
-        }
-        return names[kind], 2.0 * rows * out * inp
+        if kind == "linear":
+            label = "in_proj" if out == 3 * inp else "query projection (last layer)"
+        elif kind == "linear_add":
+            label = "out_proj + residual" if out == inp else "linear2 + residual"
+        else:
+            label = "linear1 + GELU"
+        return label, 2.0 * (x.numel() // x.shape[-1]) * out * inp
 
     return label_of
 
 
-def instrument(timers):
-    """Wrap the pipeline's parts (in this process) so that ``timers`` records them."""
-    for kind in ("linear", "linear_add", "linear_gelu"):
-        timers.wrap(model, kind, _product(kind))
-    timers.wrap(model, "packed_attention", lambda args: ("attention", 0.0))
-    timers.wrap(torch.nn.LayerNorm, "forward", lambda args: ("LayerNorm", 0.0))
-    timers.wrap(model._EncoderLayer, "forward", lambda args: ("layers", 0.0))
-    timers.wrap(model.EchoEncoder, "forward", lambda args: ("encoder forward", 0.0))
-    original_map = batching._BatchRunner.map
-    timers._saved.append((batching._BatchRunner, "map", original_map))
-
-    def timed_map(runner, fn, items):
-        t0 = time.perf_counter()
-        out = original_map(runner, fn, items)
-        stage = "band sequences" if fn.__name__ == "sequences_of" else "encoder batches"
-        timers.spans.append((stage, t0, time.perf_counter()))
-        return out
-
-    batching._BatchRunner.map = timed_map
+def _stage(args):
+    """The stage of a `_BatchRunner.map` call: band sequences, or encoder batches."""
+    return ("band sequences" if args[1].__name__ == "sequences_of" else "encoder batches"), None
 
 
-def bound_parts(sigs, config, repeats):
-    """The tight bound's parts (seconds), as ``bench_encoder.py --ceiling`` computes them."""
-    d, f = config.embed_dim, config.ffn_dim
-    layers = config.depth - 1
-    lengths = workload_lengths(sigs, config)
-    tokens = float(sum(lengths))
-    per_token, _ = gemm_seconds_per_token(config, torch.bfloat16, repeats)
-    rate = 2 * (3 * d * d + d * d + 2 * d * f) / per_token
-    patch_flops = tokens * 2 * config.band_width * config.patch_width * d
-    weight_flops = tokens * layers * 2 * (3 * d * d + d * d + 2 * d * f)
-    attention, _ = attention_seconds(lengths, config, repeats)
-    elementwise = elementwise_per_layer(elementwise_seconds_per_token(config, torch.bfloat16, repeats))
-    return rate, {
-        "products": (weight_flops + patch_flops) / rate,
-        "attention": attention * layers,
-        "elementwise": tokens * layers * elementwise,
-        "spectrograms": spectrogram_seconds(sigs, config, repeats),
-    }
+# The pipeline's parts, wrapped where `sklearn_echo.echo.model` and `batching` call them.
+TARGETS = [
+    *((model, kind, _product(kind)) for kind in ("linear", "linear_add", "linear_gelu")),
+    (model, "packed_attention", "attention"),
+    (torch.nn.LayerNorm, "forward", "LayerNorm"),
+    (model._EncoderLayer, "forward", "layers"),
+    (model.EchoEncoder, "forward", "encoder forward"),
+    (batching._BatchRunner, "map", _stage),
+]
 
 
-def profile(name, enc, repeats, config):
+def profile(name, enc, repeats, config, rate, elementwise):
+    """Time one workload's parts; ``rate`` and ``elementwise`` are the bound's measured rates."""
     sigs = workload(name, False)
     seconds = audio_seconds(sigs)
     embed_signals(enc, sigs)  # warm-up
@@ -173,50 +112,46 @@ def profile(name, enc, repeats, config):
         t0 = time.perf_counter()
         embed_signals(enc, sigs)
         plain = min(plain, time.perf_counter() - t0)
-    timers = Timers()
-    instrument(timers)
-    try:
+    with timed_calls(TARGETS) as calls:
         t0 = time.perf_counter()
         embed_signals(enc, sigs)
         timed = time.perf_counter() - t0
-    finally:
-        timers.restore()
-    workers = max(1, len(timers.per_thread("encoder forward")))
-    rate, parts = bound_parts(sigs, config, repeats)
+    total, per_thread, flops = defaultdict(float), defaultdict(float), defaultdict(float)
+    for label, thread, start, end, extra in calls:
+        total[label] += end - start
+        per_thread[label, thread] += end - start
+        flops[label] += extra or 0.0
+    busy = sorted(s for (label, _), s in per_thread.items() if label == "encoder forward")
+    workers = max(1, len(busy))
+    lengths = workload_lengths(sigs, config)
+    attention, _ = attention_seconds(lengths, config, repeats)
+    parts = tight_parts(sum(lengths), config, rate, rate, elementwise, attention,
+                        spectrogram_seconds(sigs, config, repeats))
     bound = sum(parts.values())
 
     print(f"\n== {WORKLOAD_TITLES[name]}: {seconds:.0f} s of audio, bfloat16, {workers} batch worker(s) ==")
     print(f"plain run (best of {repeats}): {plain:6.3f} s   timed run: {timed:6.3f} s   "
           f"tight bound: {bound:6.3f} s ({100 * bound / plain:.0f}% of the plain run)")
-    stages = defaultdict(float)
-    for stage, a, b in timers.spans:
-        stages[stage] += b - a
+    stages = {k: total[k] for k in ("band sequences", "encoder batches") if k in total}
     print("stages (wall): " + ", ".join(f"{k} {v:.3f} s" for k, v in stages.items())
           + f"; the rest {timed - sum(stages.values()):.3f} s")
-    busy = sorted(timers.per_thread("encoder forward"))
     print("encoder busy per worker: " + ", ".join(f"{b:.3f} s" for b in busy)
           + (f" (the first waits {busy[-1] - busy[0]:.3f} s for the last)" if len(busy) > 1 else ""))
 
     print(f"{'operation (thread-s / workers)':34s} {'seconds':>8s} {'share':>6s}  speed per thread")
-    per_thread_rate = rate / torch.get_num_threads()
-    products = ["in_proj", "out_proj + residual", "linear1 + GELU", "linear2 + residual",
-                "query projection (last layer)"]
-    rows = {}
-    for label in products + ["attention", "LayerNorm"]:
-        rows[label] = timers.per_label(label) / workers
-    layers = timers.per_label("layers") / workers
-    forward = timers.per_label("encoder forward") / workers
+    rows = {label: total[label] / workers for label in PRODUCTS + ["attention", "LayerNorm"]}
+    layers = total["layers"] / workers
+    forward = total["encoder forward"] / workers
     rows["rest of the layers"] = layers - sum(rows.values())
     rows["encoder outside its layers"] = forward - layers
     for label, s in rows.items():
-        speed = ""
-        if timers.flops.get(label):
-            speed = f"{timers.flops[label] / (s * workers) / 1e9:6.0f} GFLOP/s"
+        speed = f"{flops[label] / (s * workers) / 1e9:6.0f} GFLOP/s" if flops[label] else ""
         print(f"  {label:32s} {s:8.3f} {100 * s / timed:5.1f}%  {speed}")
     print(f"  {'encoder forward, all':32s} {forward:8.3f} {100 * forward / timed:5.1f}%")
+    threads = torch.get_num_threads()
     print("tight bound's parts: " + ", ".join(f"{k} {v:.3f} s" for k, v in parts.items())
-          + f"; its weight products alone at {per_thread_rate / 1e9:.0f} GFLOP/s per thread "
-          f"({rate / 1e9:.0f} over {torch.get_num_threads()} threads)")
+          + f"; its weight products alone at {rate / threads / 1e9:.0f} GFLOP/s per thread "
+          f"({rate / 1e9:.0f} over {threads} threads)")
 
 
 def _best_ms(fn, repeats):
@@ -291,8 +226,12 @@ def main(argv=None):
     config = EchoConfig()
     enc = build_models("cpu", ("c",))["c"]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    d, f = config.embed_dim, config.ffn_dim
+    per_token, _ = gemm_seconds_per_token(config, torch.bfloat16, args.repeats)
+    rate = 2 * (3 * d * d + d * d + 2 * d * f) / per_token
+    elementwise = elementwise_per_layer(elementwise_seconds_per_token(config, torch.bfloat16, args.repeats))
     for name in args.workloads.split(","):
-        profile(name.strip(), enc, args.repeats, config)
+        profile(name.strip(), enc, args.repeats, config, rate, elementwise)
     for n, length in ((32, 126), (64, 64)):
         head_major_projection(config, max(5, args.repeats), n, length)
 

@@ -26,7 +26,6 @@ import argparse
 import cProfile
 import pstats
 import sys
-import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 from bench_knn import SETTLE_S, make_data, run_exact, run_faiss
+from timed_calls import timed_calls
 
 import sklearn_echo.neighbors._exact as exact_module
 import sklearn_echo.neighbors._index as index_module
@@ -56,38 +56,24 @@ def _timed(f):
 
 def timeline(bank, queries, n_jobs, runs):
     """Median phases (ms) of ``runs`` threaded exact searches, functions timed in place."""
-    log = []
-    saved = []
-
-    def timed(owner, name, label):
-        original = getattr(owner, name)
-        saved.append((owner, name, original))
-
-        def wrapper(*args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                log.append((label, threading.get_ident(), t0, time.perf_counter()))
-
-        setattr(owner, name, wrapper)
-
-    timed(exact_module.FlatSearch, "scores", "faiss")
-    timed(exact_module.FlatSearch, "kneighbors", "block")
-    timed(index_module.NeighborIndex, "_query", "query")
-    timed(index_module.NeighborIndex, "_search", "build")
+    targets = [
+        (exact_module.FlatSearch, "scores", "faiss"),
+        (exact_module.FlatSearch, "kneighbors", "block"),
+        (index_module.NeighborIndex, "_query", "query"),
+        (index_module.NeighborIndex, "_search", "build"),
+    ]
     phases = {}
-    try:
+    with timed_calls(targets) as log:
         for _ in range(runs):
             log.clear()
             time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             NeighborIndex(metric="cosine", algorithm="brute", n_jobs=n_jobs).fit(bank).kneighbors(queries, 5)
             total = time.perf_counter() - t0
-            spans = {label: (a - t0, b - t0) for label, _, a, b in log if label in ("query", "build")}
-            blocks = [(a - t0, b - t0) for label, _, a, b in log if label == "block"]
+            spans = {label: (a - t0, b - t0) for label, _, a, b, _ in log if label in ("query", "build")}
+            blocks = [(a - t0, b - t0) for label, _, a, b, _ in log if label == "block"]
             faiss_by_thread, block_by_thread = {}, {}
-            for label, tid, a, b in log:
+            for label, tid, a, b, _ in log:
                 if label == "faiss":
                     faiss_by_thread[tid] = faiss_by_thread.get(tid, 0.0) + b - a
                 elif label == "block":
@@ -104,9 +90,6 @@ def timeline(bank, queries, n_jobs, runs):
             }
             for key, value in row.items():
                 phases.setdefault(key, []).append(value)
-    finally:
-        for owner, name, original in saved:
-            setattr(owner, name, original)
     return {key: 1e3 * float(np.median(values)) for key, values in phases.items()}
 
 
