@@ -57,6 +57,12 @@ def narrow_share(dim):
     return 32.0 / (64.0 + dim)
 
 
+def _some(vectors, queries, excl, rows):
+    """Queries ``rows`` (a slice or an index array) of a block, as `FlatSearch._search` takes them:
+    their search vectors, their `Rows` and their left-out bank rows (or None)."""
+    return vectors[rows], queries.take(rows), None if excl is None else excl[rows]
+
+
 def serialize(index):
     """A faiss index as a uint8 array (``faiss.serialize_index``)."""
     return import_faiss().serialize_index(index)
@@ -207,22 +213,20 @@ class FlatSearch:
         narrow = min(n, k + 1 + left_out)
         allowed = narrow_share(self.index.d) * PILOT_QUERIES  # open pilot queries
         if narrow >= wide or m < 4 * PILOT_QUERIES or allowed < 1:
-            return self._search(vectors, queries, bank, k, excl, max_cells, (wide,))[:2]
+            return self._search(vectors, queries, excl, bank, k, max_cells, (wide,))[:2]
         dist = np.empty((m, k))
         ind = np.empty((m, k), dtype=np.int64)
         head, tail = slice(0, PILOT_QUERIES), slice(PILOT_QUERIES, m)
         dist[head], ind[head], n_open = self._search(
-            vectors[head], queries.take(head), bank, k,
-            None if excl is None else excl[head], max_cells, (wide,), probe=narrow,
+            *_some(vectors, queries, excl, head), bank, k, max_cells, (wide,), probe=narrow,
         )
         stages = (narrow, wide) if n_open <= allowed else (wide,)
         dist[tail], ind[tail] = self._search(
-            vectors[tail], queries.take(tail), bank, k,
-            None if excl is None else excl[tail], max_cells, stages,
+            *_some(vectors, queries, excl, tail), bank, k, max_cells, stages,
         )[:2]
         return dist, ind
 
-    def _search(self, vectors, queries, bank, k, excl, max_cells, stages, probe=None):
+    def _search(self, vectors, queries, excl, bank, k, max_cells, stages, probe=None):
         """`kneighbors` with ``stages[0]`` candidates per query.
 
         Queries left with a possible near tie outside their candidates are
@@ -266,16 +270,11 @@ class FlatSearch:
             # such queries are searched again with the next stage, or rescanned after the last
             sub = np.flatnonzero(weakest >= kth)
             if sub.size:
-                sub_excl = None if excl is None else excl[sub]
+                part = _some(vectors, queries, excl, sub)
                 if len(stages) > 1:
-                    dist[sub], ind[sub] = self._search(
-                        vectors[sub], queries.take(sub), bank, k, sub_excl, max_cells,
-                        stages[1:],
-                    )[:2]
+                    dist[sub], ind[sub] = self._search(*part, bank, k, max_cells, stages[1:])[:2]
                 else:
-                    dist[sub], ind[sub] = self._rescan(
-                        vectors[sub], queries.take(sub), bank, k, sub_excl, kth[sub], max_cells,
-                    )
+                    dist[sub], ind[sub] = self._rescan(*part, bank, k, kth[sub], max_cells)
         return dist, ind, n_open
 
     def _bank_vectors(self):
@@ -284,7 +283,7 @@ class FlatSearch:
         n, d = self.n_samples, self.index.d
         return faiss.rev_swig_ptr(self.index.get_xb(), n * d).reshape(n, d)
 
-    def _rescan(self, vectors, queries, bank, k, excl, thresholds, max_cells):
+    def _rescan(self, vectors, queries, excl, bank, k, thresholds, max_cells):
         """Exact k-NN of a few queries: every bank vector scoring above a threshold.
 
         Scores are recomputed with numpy's float32 products, bank block by
@@ -296,9 +295,9 @@ class FlatSearch:
         the next faiss search (see `one_blas_thread`).
         """
         with one_blas_thread():
-            return self._rescan_products(vectors, queries, bank, k, excl, thresholds, max_cells)
+            return self._rescan_products(vectors, queries, excl, bank, k, thresholds, max_cells)
 
-    def _rescan_products(self, vectors, queries, bank, k, excl, thresholds, max_cells):
+    def _rescan_products(self, vectors, queries, excl, bank, k, thresholds, max_cells):
         xb = self._bank_vectors()
         n, m = xb.shape[0], len(queries)
         bb = int(max(1, min(n, max_cells // max(1, m))))
