@@ -177,11 +177,25 @@ def run_exact(bank, queries, k, n_jobs):
 
 
 def load_previous(path):
-    """The search module of an earlier source tree (e.g. from ``git archive``)."""
-    spec = importlib.util.spec_from_file_location("previous_search", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The search of an earlier source tree (e.g. from ``git archive``).
+
+    ``path``: a module file holding ``NeighborIndex``, or the ``sklearn_echo``
+    package folder of an earlier tree, loaded under another name (its relative
+    imports stay inside it) and its ``neighbors`` subpackage returned.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        spec = importlib.util.spec_from_file_location("previous_search", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    spec = importlib.util.spec_from_file_location(
+        "previous_sklearn_echo", path / "__init__.py", submodule_search_locations=[str(path)]
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["previous_sklearn_echo"] = package
+    spec.loader.exec_module(package)
+    return importlib.import_module("previous_sklearn_echo.neighbors")
 
 
 def float64_right(bank, queries, rows, k, *tables):
@@ -252,8 +266,9 @@ def compare(name, bank, queries, args, previous=None):
         "differ": differ.size, "checked": checked.size, "right_exact": right[0], "right_sklearn": right[1],
     }
     print(
-        f"{name}: sklearn {best['sklearn']:.2f} s, faiss {best['faiss']:.2f} s, exact {best['exact']:.2f} s"
-        + (f", previous {best['previous']:.2f} s" if "previous" in best else "")
+        f"{name}: sklearn {best['sklearn']:.3g} s, faiss {best['faiss']:.3g} s, exact {best['exact']:.3g} s"
+        + (f", previous {best['previous']:.3g} s (previous/exact {best['previous'] / best['exact']:.2f}x)"
+           if "previous" in best else "")
         + "".join(f", {a} build {b:.2f} s + query {q:.2f} s (recall@{k} {r:.4f})" for a, (b, q, _, r) in approx.items())
         + f"; sklearn/exact {best['sklearn'] / best['exact']:.2f}x, exact/faiss {best['exact'] / best['faiss']:.2f}x; "
         f"identical to sklearn: exact {same['exact']:.4f}, faiss {same['faiss']:.4f}"
@@ -395,7 +410,7 @@ def main(argv=None):
     parser.add_argument("--no-real", action="store_true", help="skip the real embeddings")
     parser.add_argument("--real-only", action="store_true", help="only the real embeddings")
     parser.add_argument("--embeddings-cache", default="/tmp/sklearn_echo_knn_embeddings.npz")
-    parser.add_argument("--previous", help="search module of an earlier version, also timed")
+    parser.add_argument("--previous", help="search module, or sklearn_echo package folder, of an earlier version, also timed")
     parser.add_argument("--approximate", nargs="*", default=["hnsw", "ivf"], choices=["hnsw", "ivf"],
                         help="approximate NeighborIndex algorithms in the table")
     parser.add_argument("--approx-study", action="store_true", help="compare approximate backends")

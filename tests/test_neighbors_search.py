@@ -522,3 +522,20 @@ def _index_order_reference(bank, queries, metric, k, leave_self_out=False):
             d[i] = np.inf
         out.append(np.lexsort((np.arange(len(B)), d))[:k])
     return np.array(out)
+
+
+@pytest.mark.parametrize("k", [1, 3, 6])
+def test_sort_by_distance_equals_a_full_sort(k):
+    # rows already in order are taken as they are, the others sorted: the
+    # result must be the full (distance, index) sort's first k, ties and
+    # infinite distances included
+    from sklearn_echo.neighbors._space import sort_by_distance
+
+    rng = np.random.default_rng(0)
+    dist = rng.choice([0.1, 0.2, 0.3, 0.4, np.inf], size=(400, 6))
+    dist[:200] = np.sort(dist[:200], axis=1)  # many rows in order, with ties
+    ind = rng.permuted(np.tile(np.arange(6), (400, 1)), axis=1) + rng.integers(0, 3, (400, 1)) * 6
+    order = np.lexsort((ind, dist), axis=1)[:, :k]
+    got_d, got_i = sort_by_distance(dist, ind, k)
+    np.testing.assert_array_equal(got_d, np.take_along_axis(dist, order, 1))
+    np.testing.assert_array_equal(got_i, np.take_along_axis(ind, order, 1))

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from ._space import exact_distances, order_by_distance, row_distances
+from ._space import exact_distances, row_distances, sort_by_distance
 from ._threads import import_faiss, one_blas_thread
 
 __all__ = ["EXTRA_CANDIDATES", "PILOT_QUERIES", "FlatSearch", "narrow_share"]
@@ -261,9 +261,7 @@ class FlatSearch:
         d[:, :k] = row_distances(self.metric, queries, bank, cand[:, :k])
         r, c = np.nonzero(S[:, k:] >= kth[:, None])
         d[r, c + k] = exact_distances(self.metric, queries, bank, r, cand[r, c + k])
-        order = order_by_distance(d, cand)[:, :k]
-        dist = np.take_along_axis(d, order, 1)
-        ind = np.take_along_axis(cand, order, 1)
+        dist, ind = sort_by_distance(d, cand, k)
         n_open = 0 if probed is None else int(np.count_nonzero(probed >= kth))
         if kc < n:
             # a vector outside the candidates may tie with the k-th neighbour

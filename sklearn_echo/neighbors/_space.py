@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import ROW_CHUNK, list_rows, squared_norms
+from ._validation import ROW_CHUNK, list_rows, pair_dots, squared_norms
 
 __all__ = [
     "Rows",
@@ -36,10 +36,8 @@ __all__ = [
     "pair_dots",
     "rank_candidates",
     "row_distances",
+    "sort_by_distance",
 ]
-
-
-_VECDOT = getattr(np, "vecdot", None)  # numpy >= 2
 
 
 class ZeroNormWarning(UserWarning):
@@ -133,30 +131,6 @@ def make_rows(X, metric, shift, what, offset=0, sq=None):
     for s in range(0, X.shape[0], ROW_CHUNK):
         sq[s : s + ROW_CHUNK] = squared_norms(X[s : s + ROW_CHUNK] - shift)
     return Rows(X, None, sq)
-
-
-def pair_dots(a, b):
-    """float64 inner products along the last axis, one pair of rows at a time.
-
-    Every pair is summed by the same kernel whatever its place in the
-    arrays (``np.vecdot``; ``np.einsum`` on numpy 1), so equal pairs get
-    bitwise equal products: `exact_distances` and `row_distances` then
-    give equal distances to duplicate bank rows, which is what lets ties go
-    to the lower index. A batched ``np.matmul`` did not: BLAS computes the
-    rows of a matrix-vector product in groups, and a row's rounding depended
-    on its position (duplicate rows of a cosine bank came back out of index
-    order).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_echo.neighbors._space import pair_dots
-    >>> pair_dots(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 1.0], [1.0, 0.0]]))
-    array([3., 3.])
-    """
-    if _VECDOT is not None:
-        return _VECDOT(a, b)
-    return np.einsum("...d,...d->...", a, b)
 
 
 def exact_distances(metric, queries, bank, rows, cols):
@@ -299,6 +273,58 @@ def drop_excluded(cand, k, excl):
     return np.take_along_axis(cand, keep, 1)
 
 
+def sort_by_distance(dist, ind, k=None):
+    """The first ``k`` pairs of each row by increasing distance, equal distances by increasing index.
+
+    Rows whose first ``k`` pairs already come in that order, every later pair
+    farther than the k-th, are taken as they are: candidates usually arrive
+    in order of their float32 scores, and only the few rows that rounding or
+    a near tie put out of order are sorted (`order_by_distance`).
+
+    Parameters
+    ----------
+    dist : ndarray of shape (n, m), float64
+        Distances (no NaN).
+    ind : ndarray of shape (n, m), int
+        Bank indices.
+    k : int, default=None
+        Pairs kept per row (at most ``m``); None keeps all.
+
+    Returns
+    -------
+    dist : ndarray of shape (n, k), float64
+    ind : ndarray of shape (n, k), int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_echo.neighbors._space import sort_by_distance
+    >>> d, i = sort_by_distance(np.array([[0.1, 0.5, 0.3], [0.2, 0.2, 0.9]]),
+    ...                         np.array([[4, 2, 7], [6, 1, 3]]), k=2)
+    >>> d
+    array([[0.1, 0.3],
+           [0.2, 0.2]])
+    >>> i
+    array([[4, 7],
+           [1, 6]])
+    """
+    k = dist.shape[1] if k is None else k
+    head_d, head_i = dist[:, :k], ind[:, :k]
+    later_d, later_i = head_d[:, 1:], head_i[:, 1:]
+    unsorted = (later_d < head_d[:, :-1]) | ((later_d == head_d[:, :-1]) & (later_i < head_i[:, :-1]))
+    unsorted = unsorted.any(axis=1)
+    if dist.shape[1] > k and k > 0:
+        unsorted |= dist[:, k:].min(axis=1) <= head_d[:, -1]
+    out_d, out_i = head_d.copy(), head_i.copy()
+    rows = np.flatnonzero(unsorted)
+    if rows.size:
+        d, i = dist[rows], ind[rows]
+        order = order_by_distance(d, i)[:, :k]
+        out_d[rows] = np.take_along_axis(d, order, 1)
+        out_i[rows] = np.take_along_axis(i, order, 1)
+    return out_d, out_i
+
+
 def rank_candidates(metric, queries, bank, cand):
     """Each query's candidates in order of their float64 distance (ties: lower index first).
 
@@ -307,6 +333,4 @@ def rank_candidates(metric, queries, bank, cand):
     dist : ndarray of shape (n_queries, m), float64
     ind : ndarray of shape (n_queries, m), int64
     """
-    d = row_distances(metric, queries, bank, cand)
-    order = order_by_distance(d, cand)
-    return np.take_along_axis(d, order, 1), np.take_along_axis(cand, order, 1)
+    return sort_by_distance(row_distances(metric, queries, bank, cand), cand)
