@@ -49,8 +49,8 @@ class KernelOptions:
     ----------
     fused_linear : bool, default=True
         oneDNN's linear kernels on CPU: fused linear + bias + GELU, linear +
-        bias + residual-add, and plain linear + bias for the attention
-        projections.
+        bias before a residual add (see ``residual_epilogue``), and plain
+        linear + bias for the attention projections.
     bf16_matmul_attention : bool, default=True
         bfloat16 attention on CPU through two batched matmuls and a softmax
         (computed in float32) instead of SDPA's CPU flash kernel, which is
@@ -77,6 +77,13 @@ class KernelOptions:
         at every call: bitwise the same results, the layer products 3-7 %
         faster (``benchmarks/bench_encoder.py --ablate``). Costs one more
         copy of the linear weights.
+    residual_epilogue : bool, default=False
+        oneDNN's linear + bias + residual-add on CPU adds the residual inside
+        the kernel (a binary post-op) instead of afterwards (``add_``) to the
+        plain linear output. The post-op is the slower of the two on
+        ``out_proj`` and ``linear2`` (``benchmarks/bench_encoder.py
+        --ablate``); the separate add rounds the product to the activations'
+        dtype before adding.
     attention_dtype : str or None, default=None
         Compute attention (both products and the softmax) in this dtype
         (``"bfloat16"``) whatever the activations' dtype; ``None`` keeps
@@ -96,6 +103,7 @@ class KernelOptions:
     fold_last_layer: bool = True
     float32_softmax: bool = True
     prepacked_weights: bool = True
+    residual_epilogue: bool = False
     attention_dtype: str | None = None
 
 
@@ -225,12 +233,18 @@ def linear_gelu(x, weight, bias, kernels: KernelOptions = DEFAULT_KERNELS) -> to
 
 
 def linear_add(x, weight, bias, residual, kernels: KernelOptions = DEFAULT_KERNELS) -> torch.Tensor:
-    """``residual + (x @ W.T + b)``; one fused oneDNN call on CPU."""
+    """``residual + (x @ W.T + b)``; oneDNN's linear kernel on CPU, then ``add_``.
+
+    With ``KernelOptions(residual_epilogue=True)`` the residual is added
+    inside the oneDNN call (a binary post-op).
+    """
     packed = _int8(weight)
     if packed is not None:
         return packed(x).add_(residual)
     if _use_fused(x, kernels):
-        return _MKLDNN_LINEAR.binary(x, residual, _onednn_weight(weight, kernels), bias, "add")
+        if kernels.residual_epilogue:
+            return _MKLDNN_LINEAR.binary(x, residual, _onednn_weight(weight, kernels), bias, "add")
+        return _MKLDNN_LINEAR(x, _onednn_weight(weight, kernels), bias, "none", [], "").add_(residual)
     return torch.addmm(bias, x, weight.t()).add_(residual)
 
 
