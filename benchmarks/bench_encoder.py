@@ -554,7 +554,9 @@ def main_ablate(args):
     """Each fast path off in turn, and the batch size, interleaved on one workload.
 
     Besides wall-clock xRT, prints xRT per CPU-second (audio seconds / process CPU
-    seconds), which is less sensitive to other processes taking turns on the cores.
+    seconds), which is less sensitive to other processes taking turns on the cores,
+    and the smallest cosine of a variant's band vectors to the default's (how far
+    the switch moves the embeddings: 1.000000 where it changes nothing).
     """
     device = args.device
     print(f"machine: {machine_line(device)}")
@@ -584,25 +586,28 @@ def main_ablate(args):
         }
         wall = {name: [] for name, _, _ in variants}
         cpu = {name: [] for name, _, _ in variants}
+        vectors = {}
         for r in range(args.repeats + 1):
             for name, switches, bt in variants:
                 t0, c0 = time.perf_counter(), time.process_time()
-                embed_utterances(
+                out = embed_utterances(
                     encoders[name], sigs, batch_tokens=bt,
                     batch_workers=switches.get("batch_workers", True),
                 )
                 if r:  # the first round is a warm-up
                     wall[name].append(time.perf_counter() - t0)
                     cpu[name].append(time.process_time() - c0)
+                vectors[name] = np.concatenate([o.utterance for o in out]).astype(np.float64)  # (bands, D)
         base, cbase = min(wall[variants[0][0]]), min(cpu[variants[0][0]])
         print(f"\n== {LABELS[dtype_key]}, {WORKLOAD_TITLES[args.ablate_workload]} "
               f"({len(sigs)} signals), {args.repeats} interleaved repeats ==")
         print(f"{'variant':46s} {'xRT best':>9s} {'xRT median':>11s} {'default faster by':>18s}"
-              f" {'xRT/CPU-s best':>15s} {'default faster by (CPU)':>24s}")
+              f" {'xRT/CPU-s best':>15s} {'default faster by (CPU)':>24s} {'min cosine to default':>22s}")
         for name, _, _ in variants:
             t, c = wall[name], cpu[name]
             print(f"{name:46s} {seconds / min(t):9.1f} {seconds / statistics.median(t):11.1f} "
-                  f"{min(t) / base:17.2f}x {seconds / min(c):15.1f} {min(c) / cbase:23.2f}x")
+                  f"{min(t) / base:17.2f}x {seconds / min(c):15.1f} {min(c) / cbase:23.2f}x "
+                  f"{_band_cos(vectors[name], vectors[variants[0][0]], enc.config.embed_dim):22.6f}")
     print(f"\nload average at end: {os.getloadavg()[0]:.2f} (1 min)")
 
 

@@ -197,6 +197,29 @@ def test_prepacked_weights_change_nothing_and_follow_weight_changes(dtype):
     assert getattr(weight, ONEDNN_ATTR).key[0] == weight._version
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_residual_added_after_or_inside_the_linear_kernel_agree(dtype):
+    """`linear_add` with the residual as oneDNN's post-op, or added after the plain
+    kernel (the default), is ``residual + x W^T + b`` to the dtype's rounding."""
+    from sklearn_echo.echo.kernels import linear_add
+
+    g = torch.Generator().manual_seed(2)
+    dt = getattr(torch, dtype)
+    x, w, b, res = (torch.randn(*shape, generator=g) for shape in ((70, 48), (40, 48), (40,), (70, 40)))
+    ref = res + x @ w.T + b
+    tol = 1e-5 if dtype == "float32" else 6e-2
+    with torch.no_grad():
+        outs = [
+            linear_add(x.to(dt), w.to(dt), b.to(dt), res.to(dt), KernelOptions(residual_epilogue=post_op))
+            for post_op in (False, True)
+        ]
+    for out in outs:
+        assert out.dtype == dt and out.shape == ref.shape
+        torch.testing.assert_close(out.float(), ref, atol=tol, rtol=tol)
+    # both rounded once or twice from the same products: within a rounding of each other
+    torch.testing.assert_close(outs[0].float(), outs[1].float(), atol=tol, rtol=tol)
+
+
 @pytest.mark.parametrize("float32_softmax", [True, False])
 def test_packed_bfloat16_attention_equals_float32_attention(float32_softmax):
     """Head by head on the packed projection, masked keys included, as SDPA computes it."""
