@@ -260,7 +260,8 @@ class FlatSearch:
         d = np.full(cand.shape, np.inf)
         d[:, :k] = row_distances(self.metric, queries, bank, cand[:, :k])
         r, c = np.nonzero(S[:, k:] >= kth[:, None])
-        d[r, c + k] = exact_distances(self.metric, queries, bank, r, cand[r, c + k])
+        if r.size:
+            d[r, c + k] = exact_distances(self.metric, queries, bank, r, cand[r, c + k])
         dist, ind = sort_by_distance(d, cand, k)
         n_open = 0 if probed is None else int(np.count_nonzero(probed >= kth))
         if kc < n:

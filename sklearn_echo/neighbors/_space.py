@@ -152,7 +152,7 @@ def exact_distances(metric, queries, bank, rows, cols):
         or the euclidean distance, computed in float64 from the float32
         vectors.
     """
-    out = np.empty(rows.shape[0], dtype=np.float64)
+    dots = np.empty(rows.shape[0], dtype=np.float64)
     # pairs per chunk: 2 MiB of gathered float32 rows per side, small enough
     # for the temporary arrays to be reused instead of mapped afresh
     step = max(1, 2**19 // bank.raw.shape[1])
@@ -160,18 +160,28 @@ def exact_distances(metric, queries, bank, rows, cols):
         r, c = rows[s : s + step], cols[s : s + step]
         q, b = queries.raw[r], bank.raw[c]
         if metric == "cosine":
-            dot = pair_dots(q.astype(np.float64), b.astype(np.float64))
-            norm = np.sqrt(queries.sq[r] * bank.sq[c])
-            zero = norm == 0.0  # zero vectors: distance 1 to everything
-            norm[zero] = 1.0
-            dot[zero] = 0.0
-            out[s : s + step] = 1.0 - dot / norm
+            dots[s : s + step] = pair_dots(q.astype(np.float64), b.astype(np.float64))
         else:
             diff = np.subtract(q, b, dtype=np.float64)
-            out[s : s + step] = np.sqrt(pair_dots(diff, diff))
-    if metric == "cosine":
-        np.clip(out, 0.0, 2.0, out=out)
-    return out
+            dots[s : s + step] = pair_dots(diff, diff)
+    return _distances(metric, dots, queries.sq[rows], bank.sq[cols])
+
+
+def _distances(metric, dots, q_sq, b_sq):
+    """Distances from float64 inner products (cosine) or squared differences (euclidean).
+
+    ``q_sq`` and ``b_sq``: the squared norms of each pair's query and bank
+    row (cosine; broadcastable to ``dots``). ``dots`` is overwritten.
+    """
+    if metric != "cosine":
+        return np.sqrt(dots, out=dots)
+    norm = np.sqrt(q_sq * b_sq)
+    zero = norm == 0.0  # zero vectors: distance 1 to everything
+    norm[zero] = 1.0
+    dots[zero] = 0.0
+    np.divide(dots, norm, out=dots)
+    np.subtract(1.0, dots, out=dots)
+    return np.clip(dots, 0.0, 2.0, out=dots)
 
 
 def row_distances(metric, queries, bank, ind):
@@ -194,26 +204,20 @@ def row_distances(metric, queries, bank, ind):
     dist : ndarray of shape (n_queries, m), float64
     """
     n, m = ind.shape
-    out = np.empty((n, m), dtype=np.float64)
+    dots = np.empty((n, m), dtype=np.float64)
     if n == 0 or m == 0:
-        return out
-    # 1 MiB of gathered float32 bank rows per step
+        return dots
+    # 1 MiB of gathered float32 bank rows per step; the distances of the
+    # whole block at once from the products
     step = max(1, 2**18 // (m * bank.raw.shape[1]))
     for s in range(0, n, step):
         q, b = queries.raw[s : s + step], bank.raw[ind[s : s + step]]
         if metric == "cosine":
-            dot = pair_dots(b.astype(np.float64), q.astype(np.float64)[:, None, :])
-            norm = np.sqrt(queries.sq[s : s + step, None] * bank.sq[ind[s : s + step]])
-            zero = norm == 0.0  # zero vectors: distance 1 to everything
-            norm[zero] = 1.0
-            dot[zero] = 0.0
-            out[s : s + step] = 1.0 - dot / norm
+            dots[s : s + step] = pair_dots(b.astype(np.float64), q.astype(np.float64)[:, None, :])
         else:
             diff = np.subtract(q[:, None, :], b, dtype=np.float64)
-            out[s : s + step] = np.sqrt(pair_dots(diff, diff))
-    if metric == "cosine":
-        np.clip(out, 0.0, 2.0, out=out)
-    return out
+            dots[s : s + step] = pair_dots(diff, diff)
+    return _distances(metric, dots, queries.sq[:, None], bank.sq[ind])
 
 
 def order_by_distance(dist, ind):
