@@ -28,7 +28,7 @@ from ._exact import FlatSearch
 from ._hnsw import HNSW_DEFAULTS, HNSWSearch
 from ._ivf import IVF_DEFAULTS, IVFSearch
 from ._space import ZeroNormWarning, make_rows
-from ._threads import faiss_threads, run_in_threads
+from ._threads import faiss_threads, run_in_threads, thread_scope
 from ._validation import check_bank_like, check_n_neighbors, check_vectors
 
 __all__ = [
@@ -328,7 +328,7 @@ class NeighborIndex:
 
         n_threads = effective_n_jobs(self.n_jobs)
         workers = n_threads if len(Q) >= _MIN_QUERIES_PER_THREAD * n_threads else 1
-        with faiss_threads(self.n_jobs, self.n_features_in_, 1 if workers > 1 else None):
+        with thread_scope(n_threads, self.n_features_in_, 1 if workers > 1 else None):
             return self._query(self._search(), Q, k, excl, workers)
 
     def _query(self, backend, Q, k, excl, workers):

@@ -21,6 +21,7 @@ __all__ = [
     "import_faiss",
     "one_blas_thread",
     "run_in_threads",
+    "thread_scope",
 ]
 
 #: Queries from which a flat search inside `blas_from_few_queries` takes its
@@ -74,8 +75,18 @@ def faiss_threads(n_jobs, dim=None, blas_threads=None):
     """
     from sklearn_echo.device import effective_n_jobs
 
+    with thread_scope(effective_n_jobs(n_jobs), dim, blas_threads) as n:
+        yield n
+
+
+@contextmanager
+def thread_scope(n, dim=None, blas_threads=None):
+    """`faiss_threads` for a thread count ``n`` the caller has already taken from ``n_jobs``.
+
+    Saves asking joblib for its active backend a second time
+    (``effective_n_jobs``) when the caller needed the count first.
+    """
     faiss = import_faiss()
-    n = effective_n_jobs(n_jobs)
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(n)
     try:
