@@ -597,7 +597,8 @@ def main_ablate(args):
                 if r:  # the first round is a warm-up
                     wall[name].append(time.perf_counter() - t0)
                     cpu[name].append(time.process_time() - c0)
-                vectors[name] = np.concatenate([o.utterance for o in out]).astype(np.float64)  # (bands, D)
+                if r == args.repeats:  # the last round's band vectors, (bands, D)
+                    vectors[name] = np.concatenate([o.utterance for o in out]).astype(np.float64)
         base, cbase = min(wall[variants[0][0]]), min(cpu[variants[0][0]])
         print(f"\n== {LABELS[dtype_key]}, {WORKLOAD_TITLES[args.ablate_workload]} "
               f"({len(sigs)} signals), {args.repeats} interleaved repeats ==")
@@ -639,6 +640,12 @@ def layer_products(config: EchoConfig, dtype):
     g = torch.Generator().manual_seed(0)
     shapes = [(3 * d, d), (d, d), (f, d), (d, f)]  # in_proj, out_proj, linear1, linear2
     return [(torch.randn(o, i, generator=g) * 0.02).to(dtype) for o, i in shapes]
+
+
+def layer_product_flops(config: EchoConfig) -> float:
+    """FLOPs per token of one full layer's four weight products (`layer_products`)."""
+    d, f = config.embed_dim, config.ffn_dim
+    return 2.0 * (3 * d * d + d * d + 2 * d * f)
 
 
 def gemm_seconds_per_token(config: EchoConfig, dtype, repeats: int) -> tuple[float, str]:
@@ -872,10 +879,9 @@ def tight_parts(tokens, config: EchoConfig, weight_rate: float, patch_rate: floa
     (`elementwise_per_layer`); the patch projection at ``patch_rate``; the
     spectrograms' ``spectrograms`` seconds (`spectrogram_seconds`).
     """
-    d, f = config.embed_dim, config.ffn_dim
     layers = config.depth - 1
-    weight_flops = float(tokens) * layers * 2 * (3 * d * d + d * d + 2 * d * f)
-    patch_flops = float(tokens) * 2 * config.band_width * config.patch_width * d
+    weight_flops = float(tokens) * layers * layer_product_flops(config)
+    patch_flops = float(tokens) * 2 * config.band_width * config.patch_width * config.embed_dim
     return {
         "products": weight_flops / weight_rate + patch_flops / patch_rate,
         "attention": attention * layers,
@@ -927,8 +933,7 @@ def main_ceiling(args):
     config = EchoConfig()
     methods = [m for m in ("a", "c", "d") if m in args.methods]
     models = build_models(device, methods)
-    d, f = config.embed_dim, config.ffn_dim
-    flops_per_token = 2 * (3 * d * d + d * d + 2 * d * f)
+    flops_per_token = layer_product_flops(config)
     rate = {}
     for dtype in (torch.float32, torch.bfloat16, torch.int8):
         if dtype == torch.int8:

@@ -54,6 +54,7 @@ from bench_encoder import (
     elementwise_per_layer,
     elementwise_seconds_per_token,
     gemm_seconds_per_token,
+    layer_product_flops,
     spectrogram_seconds,
     tight_parts,
     workload,
@@ -226,9 +227,8 @@ def main(argv=None):
     config = EchoConfig()
     enc = build_models("cpu", ("c",))["c"]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    d, f = config.embed_dim, config.ffn_dim
     per_token, _ = gemm_seconds_per_token(config, torch.bfloat16, args.repeats)
-    rate = 2 * (3 * d * d + d * d + 2 * d * f) / per_token
+    rate = layer_product_flops(config) / per_token
     elementwise = elementwise_per_layer(elementwise_seconds_per_token(config, torch.bfloat16, args.repeats))
     for name in args.workloads.split(","):
         profile(name.strip(), enc, args.repeats, config, rate, elementwise)
