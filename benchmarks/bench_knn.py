@@ -65,6 +65,7 @@ import numpy as np
 import psutil
 
 from sklearn_echo.neighbors import NeighborIndex
+from sklearn_echo.neighbors._faiss import import_faiss
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -146,6 +147,14 @@ def real_embeddings(cache, n_jobs):
     if cache:
         np.savez(cache, bank=bank, queries=queries)
     return bank, queries
+
+
+def blas_kernels():
+    """The kernel family of every loaded BLAS library, as threadpoolctl reports it."""
+    from threadpoolctl import threadpool_info
+
+    return ", ".join(f"{i['filepath'].split('/')[-1]} {i.get('architecture')}"
+                     for i in threadpool_info() if i["user_api"] == "blas")
 
 
 def run_sklearn(bank, queries, k, n_jobs):
@@ -431,12 +440,13 @@ def main(argv=None):
     parser.add_argument("--skip-pynndescent", action="store_true")
     args = parser.parse_args(argv)
 
-    import faiss
     import sklearn
     import threadpoolctl
 
+    faiss = import_faiss()  # loaded as the package loads it (its BLAS kernels: see _faiss)
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, faiss {faiss.__version__}, "
-          f"scikit-learn {sklearn.__version__}, {os.cpu_count()} CPUs, n_jobs={args.n_jobs}")
+          f"scikit-learn {sklearn.__version__}, {os.cpu_count()} CPUs, n_jobs={args.n_jobs}; "
+          f"BLAS kernels: {blas_kernels()}")
     if args.approx_study:
         approx_study(args)
         return

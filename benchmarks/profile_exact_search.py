@@ -40,11 +40,11 @@ import sklearn_echo.neighbors._exact as exact_module
 import sklearn_echo.neighbors._index as index_module
 from sklearn_echo.neighbors import NeighborIndex
 from sklearn_echo.neighbors._exact import EXTRA_CANDIDATES
+from sklearn_echo.neighbors._faiss import import_faiss
 from sklearn_echo.neighbors._threads import (
     BLAS_MIN_QUERIES,
     blas_from_few_queries,
     faiss_threads,
-    import_faiss,
 )
 
 

@@ -539,3 +539,45 @@ def test_sort_by_distance_equals_a_full_sort(k):
     got_d, got_i = sort_by_distance(dist, ind, k)
     np.testing.assert_array_equal(got_d, np.take_along_axis(dist, order, 1))
     np.testing.assert_array_equal(got_i, np.take_along_axis(ind, order, 1))
+
+
+def test_openblas_coretype_follows_the_user_then_the_cpu():
+    from sklearn_echo.neighbors._faiss import openblas_coretype
+
+    assert openblas_coretype({}, {"AVX512_SKX": True, "AVX2": True}) == "SkylakeX"
+    assert openblas_coretype({"OPENBLAS_CORETYPE": "Haswell"}, {"AVX512_SKX": True}) is None
+    assert openblas_coretype({"OPENBLAS_CORETYPE": ""}, {"AVX512_SKX": True}) is None
+    assert openblas_coretype({}, {"AVX512F": True, "AVX512_SKX": False}) is None
+    assert openblas_coretype({}, {}) is None
+
+
+_FAISS_KERNELS = """
+import json, os
+from threadpoolctl import threadpool_info
+from sklearn_echo.neighbors._faiss import _cpu_features, import_faiss, openblas_coretype
+before = os.environ.get("OPENBLAS_CORETYPE")
+chosen = openblas_coretype(os.environ, _cpu_features())
+import_faiss()
+kernels = [i.get("architecture") for i in threadpool_info()
+           if i["user_api"] == "blas" and "faiss" in i["filepath"]]
+print(json.dumps({"before": before, "chosen": chosen, "after": os.environ.get("OPENBLAS_CORETYPE"),
+                  "kernels": kernels}))
+"""
+
+
+def test_import_faiss_loads_the_chosen_kernels_and_leaves_the_environment():
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _FAISS_KERNELS], capture_output=True, text=True, check=True
+    )
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["after"] == out["before"]  # set for the import only, or the user's value kept
+    if not out["kernels"]:
+        pytest.skip("faiss's BLAS is not an OpenBLAS that threadpoolctl reports here")
+    wanted = out["before"] or out["chosen"]
+    if wanted is None:
+        pytest.skip("no OPENBLAS_CORETYPE set and no AVX-512: OpenBLAS detects its kernels")
+    assert out["kernels"][0].lower() == wanted.lower()

@@ -29,7 +29,8 @@ import math
 import numpy as np
 
 from ._space import exact_distances, row_distances, sort_by_distance
-from ._threads import import_faiss, one_blas_thread
+from ._faiss import import_faiss
+from ._threads import one_blas_thread
 
 __all__ = ["EXTRA_CANDIDATES", "PILOT_QUERIES", "FlatSearch", "narrow_share"]
 

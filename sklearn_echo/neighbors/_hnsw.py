@@ -19,7 +19,7 @@ import numpy as np
 
 from ._exact import deserialize, serialize
 from ._space import drop_excluded, rank_candidates
-from ._threads import import_faiss
+from ._faiss import import_faiss
 
 __all__ = ["HNSW_DEFAULTS", "HNSWSearch"]
 

@@ -14,11 +14,12 @@ several threads at once do not disturb each other.
 import threading
 from contextlib import contextmanager, nullcontext
 
+from ._faiss import import_faiss
+
 __all__ = [
     "BLAS_MIN_QUERIES",
     "blas_from_few_queries",
     "faiss_threads",
-    "import_faiss",
     "one_blas_thread",
     "run_in_threads",
     "thread_scope",
@@ -31,13 +32,6 @@ BLAS_MIN_QUERIES = 8
 _CONTROLLER = []
 _BLAS_SCOPE = {"users": 0, "saved": None}
 _BLAS_LOCK = threading.Lock()
-
-
-def import_faiss():
-    """The ``faiss`` module (imported on first use: it loads a large library)."""
-    import faiss
-
-    return faiss
 
 
 @contextmanager
