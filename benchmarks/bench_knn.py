@@ -165,6 +165,11 @@ def run_sklearn(bank, queries, k, n_jobs):
 
 
 def run_faiss(bank, queries, k, n_jobs):
+    return faiss_scores(bank, queries, k, n_jobs)[1]
+
+
+def faiss_scores(bank, queries, k, n_jobs):
+    """Raw faiss: unit rows in an ``IndexFlatIP``; the k best inner products and their indices."""
     import faiss
 
     previous = faiss.omp_get_max_threads()
@@ -177,7 +182,7 @@ def run_faiss(bank, queries, k, n_jobs):
         del b
         q = queries.copy()
         faiss.normalize_L2(q)
-        return index.search(q, k)[1]
+        return index.search(q, k)
     finally:
         faiss.omp_set_num_threads(previous)
 

@@ -571,7 +571,8 @@ def test_import_faiss_loads_the_chosen_kernels_and_leaves_the_environment():
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-c", _FAISS_KERNELS], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _FAISS_KERNELS], capture_output=True, text=True, check=True,
+        timeout=120,
     )
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["after"] == out["before"]  # set for the import only, or the user's value kept
