@@ -239,7 +239,7 @@ def test_approximate_agrees_with_brute(approximate_index):
     index, bank, queries = approximate_index
     exact = NeighborIndex(metric="cosine", algorithm="brute").fit(bank)
     d_apx, i_apx = index.kneighbors(queries, 5)
-    d_ex, i_ex = exact.kneighbors(queries, 5)
+    _d_ex, i_ex = exact.kneighbors(queries, 5)
     recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(i_apx, i_ex)])
     assert recall >= 0.95, recall
     # distances are exact for the neighbours it returns, sorted
@@ -252,7 +252,7 @@ def test_approximate_agrees_with_brute(approximate_index):
     np.testing.assert_allclose(d_apx.ravel(), ref, atol=1e-6)
     assert (np.diff(d_apx, axis=1) >= 0).all()
     # leave-self-out on the bank
-    d_self, i_self = index.kneighbors(None, 3, exclude_self=True)
+    _d_self, i_self = index.kneighbors(None, 3, exclude_self=True)
     assert not (i_self == np.arange(len(bank))[:, None]).any()
     exact_self = exact.kneighbors(None, 3, exclude_self=True)[1]
     assert np.mean(i_self == exact_self) >= 0.95
@@ -375,7 +375,7 @@ def test_near_tie_rescans_run_on_one_blas_thread_then_restore(monkeypatch):
     # 40 identical rows: the candidates all tie, so every query is rescanned
     bank = np.vstack([np.ones((40, 3)), np.eye(3)])
     index = NeighborIndex(algorithm="brute", n_jobs=2).fit(bank)
-    dist, ind = index.kneighbors(np.ones((2, 3)), 3)
+    _dist, ind = index.kneighbors(np.ones((2, 3)), 3)
     np.testing.assert_array_equal(ind, [[0, 1, 2], [0, 1, 2]])
     assert seen == [{1}]
     with search.faiss_threads(2):
@@ -444,7 +444,7 @@ def test_banks_of_near_duplicates_skip_the_k_plus_one_search(monkeypatch):
     bank = np.repeat(rows, 10, axis=0)  # every row ten times: ties everywhere
     queries = rows[rng.integers(0, 60, 400)] + 1e-3 * rng.standard_normal((400, 16)).astype(np.float32)
     calls = _spy_stages(monkeypatch)
-    dist, ind = NeighborIndex(algorithm="brute").fit(bank).kneighbors(queries, 5)
+    _dist, ind = NeighborIndex(algorithm="brute").fit(bank).kneighbors(queries, 5)
     np.testing.assert_array_equal(ind, _index_order_reference(bank, queries, "cosine", 5))
     assert calls[0][2] == 64  # every pilot query would have been left open
     assert all(stages == (13,) for _, stages, _ in calls)
