@@ -11,7 +11,12 @@ candidates (what each block of a threaded exact search runs), and per query for
 searches (median over the runs, 50 ms of idle before each, as in the benchmark):
 the input checks and index build before the query blocks start, the start and
 end of the thread pool, each thread's time in faiss and in the float64 ranking,
-and raw faiss's median and best time measured the same way;
+and raw faiss's median and best time measured the same way; then the float64
+ranking (``_space.row_distances``) of each thread's share of the queries and
+their k neighbours, one share alone and all shares side by side on their own
+threads, and how fast a pure-Python loop runs while another thread computes
+the ranking's float64 products with ``np.vecdot`` (the ranking's kernel) and
+with ``np.einsum`` (a kernel that lets go of the interpreter lock);
 then the functions that take the most time (cProfile, own time) over 10 exact searches with
 ``n_jobs=1`` (with more threads the blocks run in pool threads, which cProfile
 does not see).
@@ -26,6 +31,7 @@ import argparse
 import cProfile
 import pstats
 import sys
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -40,11 +46,13 @@ import sklearn_echo.neighbors._exact as exact_module
 import sklearn_echo.neighbors._index as index_module
 from sklearn_echo.neighbors import NeighborIndex
 from sklearn_echo.neighbors._exact import EXTRA_CANDIDATES
+from sklearn_echo.neighbors._space import make_rows, row_distances
 from sklearn_echo.neighbors._faiss import import_faiss
 from sklearn_echo.neighbors._threads import (
     BLAS_MIN_QUERIES,
     blas_from_few_queries,
     faiss_threads,
+    one_blas_thread,
 )
 
 
@@ -91,6 +99,49 @@ def timeline(bank, queries, n_jobs, runs):
             for key, value in row.items():
                 phases.setdefault(key, []).append(value)
     return {key: 1e3 * float(np.median(values)) for key, values in phases.items()}
+
+
+def ranking_side_by_side(bank, queries, n_jobs, repeats):
+    """Best ms of the float64 ranking of one thread's share of the queries, and of all shares at once."""
+    index = NeighborIndex(metric="cosine", algorithm="brute", n_jobs=n_jobs).fit(bank)
+    ind = index.kneighbors(queries, 5)[1]
+    b = make_rows(np.ascontiguousarray(bank, np.float32), "cosine", None, "bank")
+    q = make_rows(np.ascontiguousarray(queries, np.float32), "cosine", None, "queries")
+    shares = np.array_split(np.arange(len(queries)), n_jobs)
+    parts = [(q.take(rows), ind[rows]) for rows in shares]
+
+    def rank(part):
+        row_distances("cosine", part[0], b, part[1])
+
+    def side_by_side():
+        threads = [threading.Thread(target=rank, args=(part,)) for part in parts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    with one_blas_thread():
+        alone = min(_timed(lambda: rank(parts[0])) for _ in range(repeats))
+        together = min(_timed(side_by_side) for _ in range(repeats))
+    return len(shares[0]), 1e3 * alone, 1e3 * together
+
+
+def loop_rate_beside(work, seconds=0.5):
+    """Iterations per second of a pure-Python loop while another thread calls ``work`` repeatedly."""
+    stop = threading.Event()
+
+    def background():
+        while not stop.is_set():
+            work()
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    count, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        count += 1
+    stop.set()
+    thread.join()
+    return count / seconds
 
 
 def main(argv=None):
@@ -154,6 +205,20 @@ def main(argv=None):
         time.sleep(SETTLE_S)
         raw.append(_timed(lambda: run_faiss(bank, queries, 5, args.n_jobs)))
     print(f"  {'raw faiss, the same way: median / best':<56} {1e3 * np.median(raw):7.2f} / {1e3 * min(raw):.2f}")
+    if args.n_jobs > 1:
+        share, alone, together = ranking_side_by_side(bank, queries, args.n_jobs, args.repeats)
+        print(f"\nfloat64 ranking of {share:,} queries x 5 neighbours (best of {args.repeats}): "
+              f"alone {alone:.2f} ms; {args.n_jobs} such shares side by side on their own threads "
+              f"{together:.2f} ms ({together / alone:.2f}x alone)")
+    # a block of the ranking's float64 products: 2**18 values of candidate rows, each query's row
+    rows = max(1, 2**18 // (5 * args.dim))
+    cand = np.repeat(queries[:rows, None, :], 5, axis=1).astype(np.float64)
+    own = queries[:rows, None, :].astype(np.float64)
+    idle = loop_rate_beside(lambda: time.sleep(0.001))
+    for name, work in (("np.vecdot", lambda: np.vecdot(cand, own)),
+                       ("np.einsum", lambda: np.einsum("...d,...d->...", cand, own))):
+        print(f"a Python loop while another thread runs {name} on those products: "
+              f"{loop_rate_beside(work) / idle:.2f}x its speed beside a sleeping thread")
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(10):
