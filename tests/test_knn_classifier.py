@@ -56,6 +56,30 @@ def test_equals_sklearn_brute(metric, weights):
     np.testing.assert_array_equal(i, i_ref)
     np.testing.assert_allclose(d, d_ref, rtol=1e-5, atol=1e-6)
     assert ours.n_features_in_ == 12 and ours.n_samples_fit_ == 300
+    # neighbours without distances: the same
+    np.testing.assert_array_equal(
+        ours.kneighbors(Xte, return_distance=False), ref.kneighbors(Xte, return_distance=False)
+    )
+    np.testing.assert_array_equal(ours.kneighbors(n_neighbors=3, return_distance=False), i_ref)
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+def test_uniform_votes_ask_the_index_for_no_distances(weights, monkeypatch):
+    from sklearn_echo.neighbors import NeighborIndex
+
+    asked = []
+    original = NeighborIndex.kneighbors
+
+    def spy(self, *args, **kwargs):
+        asked.append(kwargs.get("return_distance", True))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(NeighborIndex, "kneighbors", spy)
+    X, y = _data()
+    clf = EchoKNNClassifier(weights=weights).fit(X[:300], y[:300])
+    ref = KNeighborsClassifier(weights=weights, metric="cosine", algorithm="brute").fit(X[:300], y[:300])
+    np.testing.assert_array_equal(clf.predict(X[300:]), ref.predict(X[300:]))
+    assert asked == [weights != "uniform"]
 
 
 def test_vote_ties_go_to_the_lowest_class_index():

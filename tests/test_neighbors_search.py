@@ -509,13 +509,93 @@ def test_duplicate_bank_rows_tie_in_index_order(metric):
     )
 
 
+def _tricky_banks():
+    """Banks and queries where float32 scores tie or nearly tie."""
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((60, 16)).astype(np.float32)
+    near = rows[rng.integers(0, 60, 300)] + 1e-3 * rng.standard_normal((300, 16)).astype(np.float32)
+    grid = rng.integers(-3, 4, (400, 12)).astype(np.float32)  # many exactly equal distances
+    zeros = rng.standard_normal((300, 8)).astype(np.float32)
+    zeros[::7] = 0.0
+    X = _clustered(1500, 24, seed=3)
+    halves = X[:900].copy()
+    halves[450:900:3] = halves[:150]
+    return {
+        "repeated rows": (np.repeat(rows, 10, axis=0), near),
+        "integer grid": (grid, grid[:200] + 0.0),
+        "zero rows": (zeros, np.vstack([zeros[:40], np.zeros((3, 8), np.float32)])),
+        "duplicated half": (halves, X[900:]),
+    }
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_indices_without_distances_are_the_ranked_neighbours(metric, n_jobs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ZeroNormWarning)
+        for name, (bank, queries) in _tricky_banks().items():
+            index = NeighborIndex(metric=metric, algorithm="brute", n_jobs=n_jobs).fit(bank)
+            for k in (1, 5):
+                ind = index.kneighbors(queries, k, return_distance=False)
+                assert ind.dtype == np.int64
+                np.testing.assert_array_equal(ind, index.kneighbors(queries, k)[1], err_msg=name)
+                np.testing.assert_array_equal(
+                    ind, _index_order_reference(bank, queries, metric, k), err_msg=name
+                )
+                np.testing.assert_array_equal(
+                    index.kneighbors(None, k, exclude_self=True, return_distance=False),
+                    _index_order_reference(bank, bank, metric, k, leave_self_out=True),
+                    err_msg=name,
+                )
+
+
+def test_indices_without_distances_equal_sklearn(bank_and_queries):
+    bank, queries = bank_and_queries
+    index = NeighborIndex(algorithm="brute").fit(bank)
+    ref = NearestNeighbors(n_neighbors=7, algorithm="brute", metric="cosine").fit(bank.astype(np.float64))
+    np.testing.assert_array_equal(
+        index.kneighbors(queries, 7, return_distance=False),
+        ref.kneighbors(queries.astype(np.float64), return_distance=False),
+    )
+
+
+def test_indices_without_distances_rank_only_the_close_queries(bank_and_queries, monkeypatch):
+    import sklearn_echo.neighbors._exact as exact
+
+    ranked = []
+    original = exact.row_distances
+
+    def spy(metric, queries, bank, ind):
+        ranked.append(len(queries))
+        return original(metric, queries, bank, ind)
+
+    monkeypatch.setattr(exact, "row_distances", spy)
+    bank, queries = bank_and_queries
+    index = NeighborIndex(algorithm="brute").fit(bank)
+    index.kneighbors(queries, 5)
+    assert sum(ranked) == len(queries)  # with distances: every query
+    ranked.clear()
+    index.kneighbors(queries, 5, return_distance=False)
+    assert sum(ranked) < len(queries) // 10  # well-separated scores: their order is exact
+    # a bank of repeated rows: the tied queries are ranked, and come back in index order
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((20, 8)).astype(np.float32)
+    tied = NeighborIndex(algorithm="brute").fit(np.repeat(rows, 3, axis=0))
+    ranked.clear()
+    ind = tied.kneighbors(rows, 2, return_distance=False)
+    assert sum(ranked) == len(rows)
+    np.testing.assert_array_equal(ind, 3 * np.arange(20)[:, None] + [0, 1])
+
+
 def _index_order_reference(bank, queries, metric, k, leave_self_out=False):
     """k nearest by float64 distance, ties to the lower index (each row summed alike)."""
     B = bank.astype(np.float64)
     out = []
     for i, q in enumerate(queries.astype(np.float64)):
-        if metric == "cosine":
-            d = 1.0 - (B * q).sum(1) / np.sqrt((B * B).sum(1) * (q * q).sum())
+        if metric == "cosine":  # a zero vector is at distance 1 from everything
+            norm = np.sqrt((B * B).sum(1) * (q * q).sum())
+            d = 1.0 - (B * q).sum(1) / np.where(norm == 0.0, 1.0, norm)
+            d[norm == 0.0] = 1.0
         else:
             d = np.sqrt(((B - q) ** 2).sum(1))
         if leave_self_out:

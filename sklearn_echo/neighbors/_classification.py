@@ -167,11 +167,11 @@ class EchoKNNClassifier(ClassifierMixin, _EchoNeighborsBase):
                 + ". Lower n_neighbors or fit on more samples."
             )
         if X is None:
-            dist, ind = self.index_.kneighbors(None, n_neighbors, exclude_self=True)
-        else:
-            X = self._validate_embeddings(X, reset=False)
-            dist, ind = self.index_.kneighbors(X, n_neighbors)
-        return (dist, ind) if return_distance else ind
+            return self.index_.kneighbors(
+                None, n_neighbors, exclude_self=True, return_distance=return_distance
+            )
+        X = self._validate_embeddings(X, reset=False)
+        return self.index_.kneighbors(X, n_neighbors, return_distance=return_distance)
 
     def predict_proba(self, X):
         """Share of the (weighted) neighbour votes per class.
@@ -186,18 +186,19 @@ class EchoKNNClassifier(ClassifierMixin, _EchoNeighborsBase):
         proba : ndarray of shape (n_queries, n_classes)
             Vote shares, columns ordered as ``classes_``.
         """
-        dist, ind = self.kneighbors(X)
-        labels = self._y[ind]
-        if self.weights == "uniform":
-            weights = np.ones_like(dist)
+        if self.weights == "uniform":  # the votes need no distances
+            ind = self.kneighbors(X, return_distance=False)
+            weights = np.ones(ind.shape)
         else:
+            dist, ind = self.kneighbors(X)
             with np.errstate(divide="ignore"):
                 weights = 1.0 / dist
             inf_mask = np.isinf(weights)
             inf_row = np.any(inf_mask, axis=1)
             weights[inf_row] = inf_mask[inf_row]
-        proba = np.zeros((dist.shape[0], len(self.classes_)))
-        rows = np.arange(dist.shape[0])
+        labels = self._y[ind]
+        proba = np.zeros((ind.shape[0], len(self.classes_)))
+        rows = np.arange(ind.shape[0])
         for j in range(labels.shape[1]):
             proba[rows, labels[:, j]] += weights[:, j]
         normalizer = proba.sum(axis=1, keepdims=True)

@@ -20,6 +20,11 @@ ranked in float64. The result is therefore the exact float64 ranking, ties
 going to the lower bank index, as
 `sklearn.neighbors.NearestNeighbors(algorithm="brute")` computes it on
 float64 copies.
+
+Without distances (``NeighborIndex.kneighbors(..., return_distance=False)``),
+a query whose k best scores lie more than twice the bound apart, with no
+other candidate within it of the k-th, already has its exact order, and only
+the other queries are ranked in float64.
 """
 
 # License: MIT
@@ -173,7 +178,7 @@ class FlatSearch:
             S *= scale[:, None]
         return S, ind.astype(np.int64, copy=False)
 
-    def kneighbors(self, vectors, queries, bank, k, excl, max_cells):
+    def kneighbors(self, vectors, queries, bank, k, excl, max_cells, distances=True):
         """Exact k nearest bank vectors of a block of queries.
 
         Parameters
@@ -190,10 +195,17 @@ class FlatSearch:
             Bank index to leave out per query (``-1``: none).
         max_cells : int
             Most candidate scores held at once (bounds memory).
+        distances : bool, default=True
+            Whether to return the float64 distances. Without them, the
+            queries whose k best float32 scores lie more than twice the
+            rounding bound apart, with no other candidate within it of the
+            k-th, keep faiss's order, which is then the exact order; only
+            the others are ranked in float64.
 
         Returns
         -------
-        dist : ndarray of shape (m, k), float64
+        dist : ndarray of shape (m, k), float64, or None
+            None when ``distances`` is False.
         ind : ndarray of shape (m, k), int64
 
         Notes
@@ -214,20 +226,27 @@ class FlatSearch:
         narrow = min(n, k + 1 + left_out)
         allowed = narrow_share(self.index.d) * PILOT_QUERIES  # open pilot queries
         if narrow >= wide or m < 4 * PILOT_QUERIES or allowed < 1:
-            return self._search(vectors, queries, excl, bank, k, max_cells, (wide,))[:2]
-        dist = np.empty((m, k))
+            return self._search(
+                vectors, queries, excl, bank, k, max_cells, (wide,), distances=distances
+            )[:2]
+        dist = np.empty((m, k)) if distances else None
         ind = np.empty((m, k), dtype=np.int64)
         head, tail = slice(0, PILOT_QUERIES), slice(PILOT_QUERIES, m)
-        dist[head], ind[head], n_open = self._search(
-            *_some(vectors, queries, excl, head), bank, k, max_cells, (wide,), probe=narrow,
+        d_head, ind[head], n_open = self._search(
+            *_some(vectors, queries, excl, head), bank, k, max_cells, (wide,),
+            probe=narrow, distances=distances,
         )
         stages = (narrow, wide) if n_open <= allowed else (wide,)
-        dist[tail], ind[tail] = self._search(
-            *_some(vectors, queries, excl, tail), bank, k, max_cells, stages,
-        )[:2]
+        d_tail, ind[tail], _ = self._search(
+            *_some(vectors, queries, excl, tail), bank, k, max_cells, stages, distances=distances,
+        )
+        if distances:
+            dist[head], dist[tail] = d_head, d_tail
         return dist, ind
 
-    def _search(self, vectors, queries, excl, bank, k, max_cells, stages, probe=None):
+    def _search(
+        self, vectors, queries, excl, bank, k, max_cells, stages, probe=None, distances=True
+    ):
         """`kneighbors` with ``stages[0]`` candidates per query.
 
         Queries left with a possible near tie outside their candidates are
@@ -237,7 +256,8 @@ class FlatSearch:
 
         Returns
         -------
-        dist : ndarray of shape (m, k), float64
+        dist : ndarray of shape (m, k), float64, or None
+            None when ``distances`` is False (see `kneighbors`).
         ind : ndarray of shape (m, k), int64
         n_open : int
             The count for ``probe`` (0 without it).
@@ -254,16 +274,22 @@ class FlatSearch:
                 S[out] = -np.inf
                 last = np.argsort(out, axis=1, kind="stable")
                 S, cand = np.take_along_axis(S, last, 1), np.take_along_axis(cand, last, 1)
-        # only candidates within the rounding bound of the k-th score can be
-        # among the k nearest: the k best and the few others above kth are
-        # ranked in float64, the rest stay at infinity
-        kth = S[:, k - 1] - 2.0 * self.tolerance(queries)
-        d = np.full(cand.shape, np.inf)
-        d[:, :k] = row_distances(self.metric, queries, bank, cand[:, :k])
-        r, c = np.nonzero(S[:, k:] >= kth[:, None])
-        if r.size:
-            d[r, c + k] = exact_distances(self.metric, queries, bank, r, cand[r, c + k])
-        dist, ind = sort_by_distance(d, cand, k)
+        bound = 2.0 * self.tolerance(queries)
+        kth = S[:, k - 1] - bound
+        if distances:
+            dist, ind = self._rank(S, cand, queries, bank, k, kth)
+        else:
+            # scores further apart than the bound keep their order in float64
+            # (ties go by index there, so equal scores are ranked)
+            apart = (S[:, : k - 1] - S[:, 1:k] > bound[:, None]).all(axis=1)
+            if kc > k:  # best first: the (k+1)-th is the best of the others
+                apart &= S[:, k] < kth
+            dist, ind = None, cand[:, :k].copy()
+            close = np.flatnonzero(~apart)
+            if close.size:
+                ind[close] = self._rank(
+                    S[close], cand[close], queries.take(close), bank, k, kth[close]
+                )[1]
         n_open = 0 if probed is None else int(np.count_nonzero(probed >= kth))
         if kc < n:
             # a vector outside the candidates may tie with the k-th neighbour
@@ -272,10 +298,28 @@ class FlatSearch:
             if sub.size:
                 part = _some(vectors, queries, excl, sub)
                 if len(stages) > 1:
-                    dist[sub], ind[sub] = self._search(*part, bank, k, max_cells, stages[1:])[:2]
+                    d_sub, ind[sub], _ = self._search(
+                        *part, bank, k, max_cells, stages[1:], distances=distances
+                    )
                 else:
-                    dist[sub], ind[sub] = self._rescan(*part, bank, k, kth[sub], max_cells)
+                    d_sub, ind[sub] = self._rescan(*part, bank, k, kth[sub], max_cells)
+                if distances:
+                    dist[sub] = d_sub
         return dist, ind, n_open
+
+    def _rank(self, S, cand, queries, bank, k, kth):
+        """The k nearest of each query's candidates by float64 distance.
+
+        Only candidates within the rounding bound of the k-th score can be
+        among the k nearest: the k best and the few others scoring at least
+        ``kth`` are ranked in float64, the rest stay at infinity.
+        """
+        d = np.full(cand.shape, np.inf)
+        d[:, :k] = row_distances(self.metric, queries, bank, cand[:, :k])
+        r, c = np.nonzero(S[:, k:] >= kth[:, None])
+        if r.size:
+            d[r, c + k] = exact_distances(self.metric, queries, bank, r, cand[r, c + k])
+        return sort_by_distance(d, cand, k)
 
     def _bank_vectors(self):
         """The search-space bank inside the faiss index (a view, not a copy)."""

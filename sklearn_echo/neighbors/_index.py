@@ -274,7 +274,9 @@ class NeighborIndex:
         return state
 
     # ------------------------------------------------------------------ query
-    def kneighbors(self, X=None, n_neighbors=1, exclude=None, exclude_self=False):
+    def kneighbors(
+        self, X=None, n_neighbors=1, exclude=None, exclude_self=False, return_distance=True
+    ):
         """Find the ``n_neighbors`` nearest bank vectors of each query.
 
         Parameters
@@ -290,11 +292,15 @@ class NeighborIndex:
             Leave bank row ``i`` out of the neighbours of query ``i``
             (leave-self-out; requires the queries to be the bank rows, e.g.
             ``X=None``).
+        return_distance : bool, default=True
+            Whether to return the distances as well. Without them the exact
+            search skips the float64 distances of the queries whose float32
+            scores already fix the order (the same neighbours either way).
 
         Returns
         -------
         dist : ndarray of shape (n_queries, n_neighbors), float64
-            Distances, increasing along each row.
+            Distances, increasing along each row (only if ``return_distance``).
         ind : ndarray of shape (n_queries, n_neighbors), int64
             Bank indices; equal distances are ordered by increasing index.
         """
@@ -315,23 +321,25 @@ class NeighborIndex:
                 f"vector(s) available to each query (bank size {self.n_samples_}"
                 + (", one left out per query)." if available < self.n_samples_ else ").")
             )
-        return self._search_rows(Q, n_neighbors, excl)
+        dist, ind = self._search_rows(Q, n_neighbors, excl, return_distance)
+        return (dist, ind) if return_distance else ind
 
-    def _search_rows(self, Q, k, excl):
+    def _search_rows(self, Q, k, excl, distances=True):
         """The k nearest bank vectors of `Rows` ``Q``, inside this index's thread scope.
 
         With enough queries for every thread (`_MIN_QUERIES_PER_THREAD`),
         their blocks run side by side on ``n_jobs`` threads, BLAS on one
         thread; else one block at a time on faiss's ``n_jobs`` threads.
+        Without ``distances`` the returned distances are None.
         """
         from sklearn_echo.device import effective_n_jobs
 
         n_threads = effective_n_jobs(self.n_jobs)
         workers = n_threads if len(Q) >= _MIN_QUERIES_PER_THREAD * n_threads else 1
         with thread_scope(n_threads, self.n_features_in_, 1 if workers > 1 else None):
-            return self._query(self._search(), Q, k, excl, workers)
+            return self._query(self._search(), Q, k, excl, workers, distances)
 
-    def _query(self, backend, Q, k, excl, workers):
+    def _query(self, backend, Q, k, excl, workers, distances=True):
         """Search query blocks with ``backend``; memory bounded by ``block_bytes``.
 
         With several ``workers`` (and BLAS scoped to one thread by the
@@ -342,17 +350,19 @@ class NeighborIndex:
         searched in turn on faiss's threads.
         """
         n_q = len(Q)
-        dist = np.empty((n_q, k))
+        dist = np.empty((n_q, k)) if distances else None
         ind = np.empty((n_q, k), dtype=np.int64)
         qb, bb = self._blocks(n_q, workers)
 
         def search(q0):
             q1 = min(n_q, q0 + qb)
             block = Q.take(slice(q0, q1))
-            dist[q0:q1], ind[q0:q1] = backend.kneighbors(
+            d, ind[q0:q1] = backend.kneighbors(
                 backend.query_vectors(block, self._shift), block, self._bank, k,
-                None if excl is None else excl[q0:q1], qb * bb,
+                None if excl is None else excl[q0:q1], qb * bb, distances,
             )
+            if distances:
+                dist[q0:q1] = d
 
         starts = range(0, n_q, qb)
         if workers > 1:

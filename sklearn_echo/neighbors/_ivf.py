@@ -130,11 +130,12 @@ class IVFSearch:
         """The search-space vectors of `Rows` ``queries``."""
         return queries.search_vectors(shift)
 
-    def kneighbors(self, vectors, queries, bank, k, excl, max_cells):
+    def kneighbors(self, vectors, queries, bank, k, excl, max_cells, distances=True):
         """Approximate k nearest bank vectors of a block of queries.
 
-        Parameters and returns as `sklearn_echo.neighbors._exact.FlatSearch.kneighbors`
-        (``max_cells`` is unused).
+        Parameters and returns as `sklearn_echo.neighbors._exact.FlatSearch.kneighbors`,
+        except that the distances always come back: they order the candidates
+        (``distances`` and ``max_cells`` are unused).
         """
         faiss = import_faiss()
         n = self.n_samples
