@@ -9,11 +9,14 @@ embeddings), on the same float32 arrays, in one process, k = 5, cosine:
 2. ``faiss``: raw faiss, the rows normalised, ``IndexFlatIP`` add + search;
 3. ``exact``: ``NeighborIndex(algorithm="brute")`` fit + kneighbors (faiss
    flat index, float64 ranking of the candidates);
+   ``indices``: the same with ``return_distance=False`` (only the queries
+   whose float32 scores leave the order open are ranked in float64), the
+   call behind ``EchoKNNClassifier.predict`` with uniform weights;
 4. ``hnsw`` and ``ivf``: ``NeighborIndex(algorithm="hnsw")`` and
    ``NeighborIndex(algorithm="ivf")``: build (fit and the first query),
    then the queries.
 
-Methods 1-3 run ``--repeats`` times (ten times as often for banks of at
+Methods 1-3 (and ``indices``) run ``--repeats`` times (ten times as often for banks of at
 most 4,000,000 values, whose searches take milliseconds), interleaved in
 rotating order, 50 ms apart (`SETTLE_S`), and the best time of each is kept
 (the machine is shared); the median times of raw faiss and exact search and
@@ -192,6 +195,11 @@ def run_exact(bank, queries, k, n_jobs):
     return index.kneighbors(queries, k)[1]
 
 
+def run_exact_indices(bank, queries, k, n_jobs):
+    index = NeighborIndex(metric="cosine", algorithm="brute", n_jobs=n_jobs).fit(bank)
+    return index.kneighbors(queries, k, return_distance=False)
+
+
 def load_previous(path):
     """The search of an earlier source tree (e.g. from ``git archive``).
 
@@ -237,7 +245,7 @@ def recall(found, truth, k):
 def compare(name, bank, queries, args, previous=None):
     """One row of the table: every method on the same arrays."""
     k, n_jobs = args.k, args.n_jobs
-    methods = {"sklearn": run_sklearn, "faiss": run_faiss, "exact": run_exact}
+    methods = {"sklearn": run_sklearn, "faiss": run_faiss, "exact": run_exact, "indices": run_exact_indices}
     if previous is not None:
         def run_previous(b, q, kk, nj):
             index = previous.NeighborIndex(metric="cosine", algorithm="brute", n_jobs=nj).fit(b)
@@ -291,7 +299,9 @@ def compare(name, bank, queries, args, previous=None):
         + "".join(f", {a} build {b:.2f} s + query {q:.2f} s (recall@{k} {r:.4f})" for a, (b, q, _, r) in approx.items())
         + f"; sklearn/exact {best['sklearn'] / best['exact']:.2f}x, exact/faiss {best['exact'] / best['faiss']:.2f}x"
         f" (medians: faiss {median['faiss']:.3g} s, exact {median['exact']:.3g} s, "
-        f"{median['exact'] / median['faiss']:.2f}x); "
+        f"{median['exact'] / median['faiss']:.2f}x); exact without distances {best['indices']:.3g} s, "
+        f"/ faiss {best['indices'] / best['faiss']:.2f}x (medians {median['indices'] / median['faiss']:.2f}x), "
+        f"same neighbours as exact: {np.mean(np.all(out['indices'] == out['exact'], axis=1)):.4f}; "
         f"identical to sklearn: exact {same['exact']:.4f}, faiss {same['faiss']:.4f}"
         + (f"; float64 check of {checked.size} differing: exact right {right[0]}, sklearn right {right[1]}"
            if checked.size else ""),
@@ -302,6 +312,7 @@ def compare(name, bank, queries, args, previous=None):
 
 def print_table(rows, k, has_previous, approximate):
     head = ("| bank | queries | sklearn (s) | faiss (s) | exact (s) | sklearn / exact | exact / faiss |"
+            + " exact without distances (s) | without distances / faiss |"
             + (" previous (s) | previous / exact |" if has_previous else "")
             + " identical to sklearn (exact / faiss) |"
             + "".join(f" {a.upper()} build + query (s) | {a.upper()} recall@{k} |" for a in approximate)
@@ -316,15 +327,19 @@ def print_table(rows, k, has_previous, approximate):
         mem += "".join(f" / {r['approx'][a][2]:,.0f}" for a in approximate)
         print(
             f"| {r['name']} | {r['nq']:,} | {r['t_sklearn']:.2f} | {r['t_faiss']:.2f} | {r['t_exact']:.2f} | "
-            f"{r['t_sklearn'] / r['t_exact']:.2f}x | {r['t_exact'] / r['t_faiss']:.2f}x |{prev} "
+            f"{r['t_sklearn'] / r['t_exact']:.2f}x | {r['t_exact'] / r['t_faiss']:.2f}x | "
+            f"{r['t_indices']:.3f} | {r['t_indices'] / r['t_faiss']:.2f}x |{prev} "
             f"{r['same_exact']:.4f} / {r['same_faiss']:.4f} |{apx} {mem} |"
         )
     worst_sk = min(r["t_sklearn"] / r["t_exact"] for r in rows)
     worst_fa = max(r["t_exact"] / r["t_faiss"] for r in rows)
     worst_median = max(r["median_exact"] / r["median_faiss"] for r in rows)
+    worst_ind = max(r["t_indices"] / r["t_faiss"] for r in rows)
+    worst_ind_median = max(r["median_indices"] / r["median_faiss"] for r in rows)
     print(f"\nexact vs sklearn: at least {worst_sk:.2f}x as fast on every bank; "
           f"exact vs raw faiss: at most {worst_fa:.2f}x its time (best runs), "
-          f"{worst_median:.2f}x (median runs)")
+          f"{worst_median:.2f}x (median runs); exact without distances vs raw faiss: at most "
+          f"{worst_ind:.2f}x (best runs), {worst_ind_median:.2f}x (median runs)")
     checked = sum(r["checked"] for r in rows)
     if checked:
         print(f"queries differing from sklearn checked in float64: {checked}; exact right in "
