@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from bench_knn import SETTLE_S, make_data, run_exact, run_faiss
+from bench_knn import SETTLE_S, make_data, run_exact, run_exact_indices, run_faiss
 from timed_calls import timed_calls
 
 import sklearn_echo.neighbors._exact as exact_module
@@ -62,7 +62,7 @@ def _timed(f):
     return time.perf_counter() - t0
 
 
-def timeline(bank, queries, n_jobs, runs):
+def timeline(bank, queries, n_jobs, runs, return_distance=True):
     """Median phases (ms) of ``runs`` threaded exact searches, functions timed in place."""
     targets = [
         (exact_module.FlatSearch, "scores", "faiss"),
@@ -76,7 +76,8 @@ def timeline(bank, queries, n_jobs, runs):
             log.clear()
             time.sleep(SETTLE_S)
             t0 = time.perf_counter()
-            NeighborIndex(metric="cosine", algorithm="brute", n_jobs=n_jobs).fit(bank).kneighbors(queries, 5)
+            NeighborIndex(metric="cosine", algorithm="brute", n_jobs=n_jobs).fit(bank).kneighbors(
+                queries, 5, return_distance=return_distance)
             total = time.perf_counter() - t0
             spans = {label: (a - t0, b - t0) for label, _, a, b, _ in log if label in ("query", "build")}
             blocks = [(a - t0, b - t0) for label, _, a, b, _ in log if label == "block"]
@@ -154,11 +155,14 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--rows", type=int, default=12, help="functions listed")
     p.add_argument("--timeline", type=int, default=30, help="searches timed phase by phase")
+    p.add_argument("--no-distances", action="store_true",
+                   help="the exact search with return_distance=False throughout")
     args = p.parse_args(argv)
+    exact = run_exact_indices if args.no_distances else run_exact
     X = make_data(args.n_bank + args.n_queries, args.dim, 64, 50, 0.5, 0)
     bank, queries = X[: args.n_bank], X[args.n_bank :]
     runs = {
-        "exact": lambda: run_exact(bank, queries, 5, args.n_jobs),
+        "exact": lambda: exact(bank, queries, 5, args.n_jobs),
         "faiss": lambda: run_faiss(bank, queries, 5, args.n_jobs),
     }
     best = dict.fromkeys(runs, float("inf"))
@@ -198,7 +202,7 @@ def main(argv=None):
                     per.append(min(_timed(lambda q=q: index.search(q, 13)) for _ in range(args.repeats)) / nq)
             print(f"  {nq:>4} queries: {per[0] * 1e3:.3f} / {per[1] * 1e3:.3f} ms")
     print(f"\ntimeline of {args.timeline} exact searches on {args.n_jobs} threads (median ms):")
-    for key, value in timeline(bank, queries, args.n_jobs, args.timeline).items():
+    for key, value in timeline(bank, queries, args.n_jobs, args.timeline, not args.no_distances).items():
         print(f"  {key:<56} {value:7.2f}")
     raw = []
     for _ in range(args.timeline):
@@ -222,7 +226,7 @@ def main(argv=None):
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(10):
-        run_exact(bank, queries, 5, 1)
+        exact(bank, queries, 5, 1)
     profile.disable()
     print("\nexact search, n_jobs=1, 10 runs, by own time:")
     pstats.Stats(profile).sort_stats("tottime").print_stats(args.rows)

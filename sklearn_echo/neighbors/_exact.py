@@ -279,8 +279,8 @@ class FlatSearch:
         if distances:
             dist, ind = self._rank(S, cand, queries, bank, k, kth)
         else:
-            # scores further apart than the bound keep their order in float64
-            # (ties go by index there, so equal scores are ranked)
+            # scores further apart than the bound keep their order in float64;
+            # vectors at equal distances score within it, so ties are ranked
             apart = (S[:, : k - 1] - S[:, 1:k] > bound[:, None]).all(axis=1)
             if kc > k:  # best first: the (k+1)-th is the best of the others
                 apart &= S[:, k] < kth
