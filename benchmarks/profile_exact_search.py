@@ -25,6 +25,7 @@ Run::
 
     python benchmarks/profile_exact_search.py                       # 1,000 x 2,688
     python benchmarks/profile_exact_search.py --dim 384
+    python benchmarks/profile_exact_search.py --dim 384 --no-distances   # return_distance=False
 """
 
 import argparse
