@@ -587,6 +587,31 @@ def test_indices_without_distances_rank_only_the_close_queries(bank_and_queries,
     np.testing.assert_array_equal(ind, 3 * np.arange(20)[:, None] + [0, 1])
 
 
+@pytest.mark.parametrize("return_distance", [True, False])
+def test_open_queries_are_ranked_once(monkeypatch, return_distance):
+    # every row repeated 12 times: the 12 copies tie beyond the k + 8
+    # candidates, so every query is rescanned; its candidates are not ranked
+    # in float64 first
+    import sklearn_echo.neighbors._exact as exact
+
+    ranked = []
+    original = exact.row_distances
+
+    def spy(metric, queries, bank, ind):
+        ranked.append(len(queries))
+        return original(metric, queries, bank, ind)
+
+    monkeypatch.setattr(exact, "row_distances", spy)
+    rows = np.random.default_rng(1).standard_normal((20, 8)).astype(np.float32)
+    index = NeighborIndex(algorithm="brute").fit(np.repeat(rows, 12, axis=0))
+    out = index.kneighbors(rows, 2, return_distance=return_distance)
+    assert ranked == []
+    ind = out[1] if return_distance else out
+    np.testing.assert_array_equal(ind, 12 * np.arange(20)[:, None] + [0, 1])
+    if return_distance:
+        np.testing.assert_allclose(out[0], 0.0, atol=1e-12)
+
+
 def _index_order_reference(bank, queries, metric, k, leave_self_out=False):
     """k nearest by float64 distance, ties to the lower index (each row summed alike)."""
     B = bank.astype(np.float64)

@@ -276,35 +276,40 @@ class FlatSearch:
                 S, cand = np.take_along_axis(S, last, 1), np.take_along_axis(cand, last, 1)
         bound = 2.0 * self.tolerance(queries)
         kth = S[:, k - 1] - bound
-        if distances:
-            dist, ind = self._rank(S, cand, queries, bank, k, kth)
-        else:
+        # a vector outside the candidates may tie with the k-th neighbour:
+        # such queries are searched again with the next stage, or rescanned
+        # after the last, below; the float64 ranking here skips them
+        sub = np.flatnonzero(weakest >= kth) if kc < n else np.empty(0, dtype=np.intp)
+        todo = np.ones(len(queries), dtype=bool)
+        if not distances:
             # scores further apart than the bound keep their order in float64;
             # vectors at equal distances score within it, so ties are ranked
-            apart = (S[:, : k - 1] - S[:, 1:k] > bound[:, None]).all(axis=1)
+            todo = ~(S[:, : k - 1] - S[:, 1:k] > bound[:, None]).all(axis=1)
             if kc > k:  # best first: the (k+1)-th is the best of the others
-                apart &= S[:, k] < kth
-            dist, ind = None, cand[:, :k].copy()
-            close = np.flatnonzero(~apart)
-            if close.size:
-                ind[close] = self._rank(
-                    S[close], cand[close], queries.take(close), bank, k, kth[close]
-                )[1]
+                todo |= S[:, k] >= kth
+        todo[sub] = False
+        rows = np.flatnonzero(todo)
+        if rows.size == len(queries):  # all of them, without copies
+            dist, ind = self._rank(S, cand, queries, bank, k, kth)
+        else:
+            dist, ind = np.empty((len(queries), k)), cand[:, :k].copy()
+            if rows.size:
+                dist[rows], ind[rows] = self._rank(
+                    S[rows], cand[rows], queries.take(rows), bank, k, kth[rows]
+                )
+        if not distances:
+            dist = None
         n_open = 0 if probed is None else int(np.count_nonzero(probed >= kth))
-        if kc < n:
-            # a vector outside the candidates may tie with the k-th neighbour
-            # such queries are searched again with the next stage, or rescanned after the last
-            sub = np.flatnonzero(weakest >= kth)
-            if sub.size:
-                part = _some(vectors, queries, excl, sub)
-                if len(stages) > 1:
-                    d_sub, ind[sub], _ = self._search(
-                        *part, bank, k, max_cells, stages[1:], distances=distances
-                    )
-                else:
-                    d_sub, ind[sub] = self._rescan(*part, bank, k, kth[sub], max_cells)
-                if distances:
-                    dist[sub] = d_sub
+        if sub.size:
+            part = _some(vectors, queries, excl, sub)
+            if len(stages) > 1:
+                d_sub, ind[sub], _ = self._search(
+                    *part, bank, k, max_cells, stages[1:], distances=distances
+                )
+            else:
+                d_sub, ind[sub] = self._rescan(*part, bank, k, kth[sub], max_cells)
+            if distances:
+                dist[sub] = d_sub
         return dist, ind, n_open
 
     def _rank(self, S, cand, queries, bank, k, kth):
