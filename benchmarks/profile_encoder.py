@@ -24,6 +24,12 @@ Printed per workload:
   thread beside the pipeline's), attention with the fastest kernel,
   the elementwise work, the spectrograms.
 
+Then, per workload, the spectrograms and band patches of every chunk two ways on one
+thread (`band_patch_steps`): the pipeline's (`sklearn_echo.echo.batching._chunk_patches`)
+and the reference's steps (``ReferenceEcho.spectrogram``'s operations: ``stft(...).abs()`` and an
+out-of-place log, then its band padding and patch cutting), with a check that both give
+bitwise the same patches.
+
 Then one layer's input projection and attention on one batch (`head_major_projection`):
 the encoder's projection and packed attention beside a projection that writes the
 heads head-major and attention on those contiguous heads.
@@ -155,6 +161,71 @@ def profile(name, enc, repeats, config, rate, elementwise):
           f"({rate / 1e9:.0f} over {threads} threads)")
 
 
+def _reference_patches(job, config):
+    """One chunk's band patches ``(B, P, band_width * patch_width)`` by the reference's steps.
+
+    ``ReferenceEcho.spectrogram``'s operations (``stft(...).abs()``, then an
+    out-of-place log and normalisation), on the chunk less the mean of its whole
+    signal as the pipeline subtracts it; then the bands and patches as
+    ``ReferenceEcho.encode_chunk`` cuts them before its patch projection.
+    """
+    from sklearn_echo.echo.bands import stft_params
+    from sklearn_echo.echo.spectrogram import LOG_EPS, LOG_OFFSET, LOG_SCALE
+
+    x = torch.as_tensor(job.samples) - torch.tensor(job.mean, dtype=torch.float32)
+    n_fft, hop = stft_params(job.sample_rate)
+    spec = torch.stft(x, n_fft=n_fft, hop_length=hop, win_length=n_fft,
+                      window=torch.hann_window(n_fft, periodic=True), center=False,
+                      onesided=True, return_complex=True).abs()
+    spec = (torch.log(spec + LOG_EPS) + LOG_OFFSET) / LOG_SCALE
+    f, t = spec.shape
+    bw, pw = config.band_width, config.patch_width
+    bands = []
+    for start in range(0, f, bw):
+        band = spec[start : start + bw]
+        if band.shape[0] < bw:  # zero-padded on its low-index side
+            band = torch.cat([band.new_zeros(bw - band.shape[0], t), band], dim=0)
+        bands.append(band)
+    x = torch.nn.functional.pad(torch.stack(bands), (0, (-t) % pw))  # (B, bw, P * pw)
+    b = x.shape[0]
+    return x.view(b, bw, -1, pw).permute(0, 2, 1, 3).reshape(b, -1, bw * pw)
+
+
+def band_patch_steps(name, config, repeats):
+    """The spectrograms and band patches of a workload's chunks, the pipeline's way and the
+    reference's, one thread, interleaved, best of ``repeats``; and whether they are equal."""
+    from sklearn_echo.echo.bands import band_plan
+    from sklearn_echo.echo.batching import _chunk_patches, plan_chunks
+
+    jobs = plan_chunks(workload(name, False), config.chunk_frames)
+    plans = {sr: band_plan(sr, config.band_width) for sr in {j.sample_rate for j in jobs}}
+    cpu = torch.device("cpu")
+
+    def pipeline():
+        return [_chunk_patches(j, plans[j.sample_rate], config.patch_width, cpu) for j in jobs]
+
+    def reference():
+        return [_reference_patches(j, config) for j in jobs]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        equal = all(torch.equal(a, b) for a, b in zip(pipeline(), reference()))
+        best = {"pipeline": float("inf"), "reference": float("inf")}
+        for _ in range(max(3, repeats)):
+            for label, fn in (("pipeline", pipeline), ("reference", reference)):
+                t0 = time.perf_counter()
+                fn()
+                best[label] = min(best[label], time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
+    print(f"\n== spectrograms and band patches of the {len(jobs)} chunks of {WORKLOAD_TITLES[name]}, "
+          f"one thread, best of {max(3, repeats)} ==")
+    print(f"  the pipeline's (_chunk_patches)   {best['pipeline']:7.3f} s")
+    print(f"  the reference's steps             {best['reference']:7.3f} s "
+          f"({best['reference'] / best['pipeline']:.2f}x the pipeline's); bitwise equal: {equal}")
+
+
 def _best_ms(fn, repeats):
     fn()
     best = float("inf")
@@ -170,13 +241,15 @@ def head_major_projection(config, repeats, n=32, length=126):
 
     The encoder projects with one oneDNN product into (N * L, 3 D), queries,
     keys and values of every head side by side, and runs attention on it
-    (`packed_attention`). The tight bound times attention on heads already
+    (`packed_attention`; also timed with each head's keys read in place
+    instead of copied into a contiguous block, ``KernelOptions(contiguous_keys=False)``).
+    The tight bound times attention on heads already
     laid out head-major; a projection could write that layout itself, as one
     batched product of the tokens with each head's weights, (3 H, N * L, hd),
     after which attention reads contiguous heads. Both in bfloat16 on one
     thread, as each batch worker runs a batch.
     """
-    from sklearn_echo.echo.kernels import attention, linear, packed_attention
+    from sklearn_echo.echo.kernels import KernelOptions, attention, linear, packed_attention
 
     d, h = config.embed_dim, config.num_heads
     hd = d // h
@@ -193,6 +266,7 @@ def head_major_projection(config, repeats, n=32, length=126):
     def head_major_project():
         return torch.baddbmm(b_heads, x.expand(3 * h, n * length, d), w_heads)
 
+    in_place = KernelOptions(contiguous_keys=False)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -205,6 +279,8 @@ def head_major_projection(config, repeats, n=32, length=126):
                 "projection, batched per head into (3 H, N L, hd)": _best_ms(head_major_project, repeats),
                 "attention on the packed projection (the encoder's)":
                     _best_ms(lambda: packed_attention(qkv, n, length, h, None), repeats),
+                "attention on the packed projection, keys read in place": _best_ms(
+                    lambda: packed_attention(qkv, n, length, h, None, in_place), repeats),
                 "attention on contiguous heads": _best_ms(lambda: attention(q, k, v, None), repeats),
             }
     finally:
@@ -232,6 +308,7 @@ def main(argv=None):
     elementwise = elementwise_per_layer(elementwise_seconds_per_token(config, torch.bfloat16, args.repeats))
     for name in args.workloads.split(","):
         profile(name.strip(), enc, args.repeats, config, rate, elementwise)
+        band_patch_steps(name.strip(), config, args.repeats)
     for n, length in ((32, 126), (64, 64)):
         head_major_projection(config, max(5, args.repeats), n, length)
 

@@ -39,6 +39,17 @@ def test_spectrogram_matches_reference(fixture_data):
         assert np.abs(spec - ref).max() <= TOL, case["name"]
 
 
+def test_spectrogram_of_a_signal_with_gradients(fixture_data):
+    """The in-place log of the no-gradient path is not taken when the signal has gradients."""
+    (x, sr), *_ = fixture_data[0]
+    plain = echo_spectrogram(x, sr)
+    signal = torch.tensor(x, requires_grad=True)
+    spec = echo_spectrogram(signal, sr, mean=float(torch.as_tensor(x).mean()))
+    spec.sum().backward()
+    assert torch.isfinite(signal.grad).all() and signal.grad.abs().sum() > 0
+    assert torch.equal(spec.detach(), plain)
+
+
 def test_config_inferred_from_shapes(encoder):
     cfg = encoder.config
     assert (cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.ffn_dim) == (128, 2, 2, 512)
@@ -237,6 +248,24 @@ def test_packed_bfloat16_attention_equals_float32_attention(float32_softmax):
     assert fast.dtype == torch.bfloat16 and fast.shape == (n * length, dim)
     ref = ref.transpose(1, 2).reshape(n * length, dim)
     torch.testing.assert_close(fast.float(), ref, atol=3e-2, rtol=3e-2)
+
+
+@pytest.mark.parametrize("float32_softmax", [True, False])
+def test_packed_attention_with_copied_keys_is_bitwise_the_same(float32_softmax):
+    """`KernelOptions.contiguous_keys` only changes where the keys are read from."""
+    g = torch.Generator().manual_seed(2)
+    n, length, heads, dim = 5, 37, 6, 384  # ECHO-Small's heads, a short chunk's length
+    qkv = torch.randn(n * length, 3 * dim, generator=g).bfloat16()
+    mask = torch.ones(n, 1, 1, length, dtype=torch.bool)
+    mask[3, ..., 33:] = False
+    for m in (None, mask):
+        with torch.inference_mode():
+            copied, in_place = (
+                packed_attention(qkv, n, length, heads, m,
+                                 KernelOptions(float32_softmax=float32_softmax, contiguous_keys=c))
+                for c in (True, False)
+            )
+        assert torch.equal(copied, in_place)
 
 
 @pytest.mark.parametrize("float32_softmax", [True, False])

@@ -176,14 +176,22 @@ class _FreqEncodings:
 def _chunk_patches(job: ChunkJob, plan, patch_width: int, device) -> torch.Tensor:
     """Band patches ``(B, P, band_width * patch_width)`` of one chunk (float32)."""
     spec = echo_spectrogram(job.samples, job.sample_rate, mean=job.mean, device=device)
-    f, t = spec.shape
+    t = spec.shape[1]
     bw, b = plan.band_width, plan.n_bands
-    p = math.ceil(t / patch_width)
-    padded = spec.new_zeros(b * bw, p * patch_width)
+    whole, rest = divmod(t, patch_width)
+    out = spec.new_zeros(b, whole + (rest > 0), bw, patch_width)
+    grid = out.permute(0, 2, 1, 3)  # (band, bin, patch, frame): written in place
+
+    def put(dst, src):  # src (bands, bins, t) into dst (bands, bins, patches, frames)
+        if whole:
+            dst[:, :, :whole] = src[..., : whole * patch_width].unflatten(-1, (whole, patch_width))
+        if rest:
+            dst[:, :, whole, :rest] = src[..., whole * patch_width :]
+
     full = bw * (b - 1)
-    padded[:full, :t] = spec[:full]
-    padded[full + plan.low_pad :, :t] = spec[full:]
-    return padded.view(b, bw, p, patch_width).permute(0, 2, 1, 3).reshape(b, p, bw * patch_width)
+    put(grid[: b - 1], spec[:full].unflatten(0, (b - 1, bw)))
+    put(grid[b - 1 :, plan.low_pad :], spec[full:].unsqueeze(0))  # zero rows on its low side
+    return out.view(b, out.shape[1], bw * patch_width)
 
 
 def _batches(lengths: np.ndarray, batch_tokens: int, pad_tolerance: float):

@@ -59,6 +59,13 @@ class KernelOptions:
         bfloat16 attention on CPU head by head on the packed input projection
         (`packed_attention`) instead of through (N, H, L, hd) copies of the
         queries, keys and values (`attention`).
+    contiguous_keys : bool, default=True
+        `packed_attention` copies each head's keys into a contiguous
+        (N, L, hd) block before the score product. torch's bfloat16 batched
+        product takes the head's keys in place, rows 3 D apart, at a slower
+        speed; the head's queries and values are read in place at full
+        speed (``benchmarks/profile_encoder.py`` times the attention both ways).
+        Bitwise the same results.
     fold_last_layer : bool, default=True
         CLS-only last layer: attend over the layer input instead of
         projecting every token's key and value (any device; see
@@ -100,6 +107,7 @@ class KernelOptions:
     fused_linear: bool = True
     bf16_matmul_attention: bool = True
     packed_attention: bool = True
+    contiguous_keys: bool = True
     fold_last_layer: bool = True
     float32_softmax: bool = True
     prepacked_weights: bool = True
@@ -292,8 +300,9 @@ def packed_attention(qkv, n: int, length: int, heads: int, mask, kernels: Kernel
 
     bfloat16 on CPU (also a float32 ``qkv`` when `KernelOptions` sets
     ``attention_dtype="bfloat16"``): head by head, the batched products read
-    the head's columns of ``qkv`` in place and write into its columns of the
-    output, so no head is copied out and no output is transposed
+    the head's queries and values in place in ``qkv`` (its keys copied into a
+    contiguous block, `KernelOptions.contiguous_keys`) and write into its
+    columns of the output, so no output is transposed
     (``benchmarks/bench_encoder.py --ablate --ablate-workload mixed`` compares
     it with `attention`). Elsewhere: the heads as (N, H, L, hd) views through
     `attention`.
@@ -320,6 +329,8 @@ def packed_attention(qkv, n: int, length: int, heads: int, mask, kernels: Kernel
     for h in range(heads):
         cols = slice(h * hd, (h + 1) * hd)
         q, k = x[:, :, cols], x[:, :, dim + h * hd : dim + (h + 1) * hd]
+        if kernels.contiguous_keys:
+            k = k.contiguous()
         v = x[:, :, 2 * dim + h * hd : 2 * dim + (h + 1) * hd]
         scores = torch.baddbmm(zero, q, k.transpose(1, 2), beta=0.0, alpha=hd**-0.5)
         if hidden is not None:

@@ -93,5 +93,12 @@ def echo_spectrogram(
         center=False,
         onesided=True,
         return_complex=True,
-    ).abs()
-    return (torch.log(spec + LOG_EPS) + LOG_OFFSET) / LOG_SCALE
+    )
+    # |X| by torch.hypot on the real and imaginary parts: bitwise what
+    # spec.abs() gives, in less time (`benchmarks/profile_encoder.py`); then
+    # the reference's log and normalisation, in place
+    parts = torch.view_as_real(spec)
+    magnitude = torch.hypot(parts[..., 0], parts[..., 1])
+    if magnitude.requires_grad:  # a signal with gradients: keep the graph intact
+        return (torch.log(magnitude + LOG_EPS) + LOG_OFFSET) / LOG_SCALE
+    return magnitude.add_(LOG_EPS).log_().add_(LOG_OFFSET).div_(LOG_SCALE)
