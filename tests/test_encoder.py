@@ -40,9 +40,14 @@ def test_spectrogram_matches_reference(fixture_data):
 
 
 def test_spectrogram_of_a_signal_with_gradients(fixture_data):
-    """The in-place log of the no-gradient path is not taken when the signal has gradients."""
+    """The in-place log of the no-gradient path is not taken when the signal has gradients,
+    and the cached window works for it even when first made under inference mode."""
+    from sklearn_echo.echo import spectrogram
+
     (x, sr), *_ = fixture_data[0]
-    plain = echo_spectrogram(x, sr)
+    spectrogram._WINDOWS.clear()
+    with torch.inference_mode():
+        plain = echo_spectrogram(x, sr)
     signal = torch.tensor(x, requires_grad=True)
     spec = echo_spectrogram(signal, sr, mean=float(torch.as_tensor(x).mean()))
     spec.sum().backward()

@@ -45,7 +45,10 @@ def _hann(n_fft: int, device) -> torch.Tensor:
     key = (n_fft, str(device))
     win = _WINDOWS.get(key)
     if win is None:
-        win = torch.hann_window(n_fft, periodic=True, dtype=torch.float32, device=device)
+        # a normal tensor even when first made under torch.inference_mode, so
+        # that a signal with gradients can use it later
+        with torch.inference_mode(False):
+            win = torch.hann_window(n_fft, periodic=True, dtype=torch.float32, device=device)
         _WINDOWS[key] = win
     return win
 
