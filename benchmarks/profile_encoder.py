@@ -249,7 +249,12 @@ def head_major_projection(config, repeats, n=32, length=126):
     after which attention reads contiguous heads. Both in bfloat16 on one
     thread, as each batch worker runs a batch.
     """
-    from sklearn_echo.echo.kernels import KernelOptions, attention, linear, packed_attention
+    from sklearn_echo.echo.kernels import (
+        KernelOptions,
+        attention,
+        linear,
+        packed_attention,
+    )
 
     d, h = config.embed_dim, config.num_heads
     hd = d // h

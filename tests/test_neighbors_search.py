@@ -559,17 +559,23 @@ def test_indices_without_distances_equal_sklearn(bank_and_queries):
     )
 
 
-def test_indices_without_distances_rank_only_the_close_queries(bank_and_queries, monkeypatch):
+@pytest.fixture
+def ranked(monkeypatch):
+    """The number of queries of every float64 ranking (`row_distances`) of the exact search."""
     import sklearn_echo.neighbors._exact as exact
 
-    ranked = []
+    counts = []
     original = exact.row_distances
 
     def spy(metric, queries, bank, ind):
-        ranked.append(len(queries))
+        counts.append(len(queries))
         return original(metric, queries, bank, ind)
 
     monkeypatch.setattr(exact, "row_distances", spy)
+    return counts
+
+
+def test_indices_without_distances_rank_only_the_close_queries(bank_and_queries, ranked):
     bank, queries = bank_and_queries
     index = NeighborIndex(algorithm="brute").fit(bank)
     index.kneighbors(queries, 5)
@@ -588,20 +594,10 @@ def test_indices_without_distances_rank_only_the_close_queries(bank_and_queries,
 
 
 @pytest.mark.parametrize("return_distance", [True, False])
-def test_open_queries_are_ranked_once(monkeypatch, return_distance):
+def test_open_queries_are_ranked_once(ranked, return_distance):
     # every row repeated 12 times: the 12 copies tie beyond the k + 8
     # candidates, so every query is rescanned; its candidates are not ranked
     # in float64 first
-    import sklearn_echo.neighbors._exact as exact
-
-    ranked = []
-    original = exact.row_distances
-
-    def spy(metric, queries, bank, ind):
-        ranked.append(len(queries))
-        return original(metric, queries, bank, ind)
-
-    monkeypatch.setattr(exact, "row_distances", spy)
     rows = np.random.default_rng(1).standard_normal((20, 8)).astype(np.float32)
     index = NeighborIndex(algorithm="brute").fit(np.repeat(rows, 12, axis=0))
     out = index.kneighbors(rows, 2, return_distance=return_distance)
