@@ -97,7 +97,7 @@ def echo_spectrogram(
         onesided=True,
         return_complex=True,
     )
-    # |X| by torch.hypot on the real and imaginary parts: bitwise what
+    # |X| by torch.hypot on the real and imaginary parts: on CPU bitwise what
     # spec.abs() gives, in less time (`benchmarks/profile_encoder.py`); then
     # the reference's log and normalisation, in place
     parts = torch.view_as_real(spec)
