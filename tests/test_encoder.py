@@ -39,6 +39,47 @@ def test_spectrogram_matches_reference(fixture_data):
         assert np.abs(spec - ref).max() <= TOL, case["name"]
 
 
+@pytest.mark.parametrize("rate", [12000, 16000, 25600, 44100, 48000])
+def test_spectrogram_is_bitwise_the_reference_steps(rate):
+    """`torch.hypot` of the parts and the in-place log give exactly ``stft().abs()`` and the
+    reference's out-of-place log (CPU), at any scale of the signal."""
+    from sklearn_echo.echo.bands import stft_params
+    from sklearn_echo.echo.spectrogram import LOG_EPS, LOG_OFFSET, LOG_SCALE
+
+    rng = np.random.default_rng(rate)
+    n_fft, hop = stft_params(rate)
+    for scale in (1e-6, 1.0, 1e4):
+        x = (scale * rng.standard_normal(rate // 2)).astype(np.float32)
+        t = torch.as_tensor(x)
+        t = t - t.mean()
+        spec = torch.stft(t, n_fft=n_fft, hop_length=hop, win_length=n_fft,
+                          window=torch.hann_window(n_fft, periodic=True), center=False,
+                          onesided=True, return_complex=True).abs()
+        reference = (torch.log(spec + LOG_EPS) + LOG_OFFSET) / LOG_SCALE
+        assert torch.equal(echo_spectrogram(x, rate), reference)
+
+
+@pytest.mark.parametrize("rate", [2000, 12000, 16000, 44100, 48000])
+@pytest.mark.parametrize("seconds", [0.025, 0.18, 1.0, 25.3])
+def test_band_patches_are_the_padded_bands_cut_into_patches(rate, seconds):
+    """Each chunk's patches: bands of 32 bins (the last zero-padded on its low side), frames
+    zero-padded to whole 16-frame patches, each patch flattened bins-major."""
+    from sklearn_echo.echo.bands import band_plan
+    from sklearn_echo.echo.batching import _chunk_patches, plan_chunks
+
+    x = np.random.default_rng(7).standard_normal(int(seconds * rate)).astype(np.float32)
+    plan = band_plan(rate)
+    for job in plan_chunks([(x, float(rate))], 2000):
+        spec = echo_spectrogram(job.samples, rate, mean=job.mean)
+        f, t = spec.shape
+        padded = torch.zeros(plan.n_bands * 32, -(-t // 16) * 16)
+        padded[: 32 * (plan.n_bands - 1), :t] = spec[: 32 * (plan.n_bands - 1)]
+        padded[32 * (plan.n_bands - 1) + plan.low_pad :, :t] = spec[32 * (plan.n_bands - 1) :]
+        expected = padded.view(plan.n_bands, 32, -1, 16).permute(0, 2, 1, 3).flatten(2)
+        patches = _chunk_patches(job, plan, 16, torch.device("cpu"))
+        assert patches.is_contiguous() and torch.equal(patches, expected)
+
+
 def test_spectrogram_of_a_signal_with_gradients(fixture_data):
     """The in-place log of the no-gradient path is not taken when the signal has gradients,
     and the cached window works for it even when first made under inference mode."""
