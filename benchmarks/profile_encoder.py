@@ -26,9 +26,9 @@ Printed per workload:
 
 Then, per workload, the spectrograms and band patches of every chunk two ways on one
 thread (`band_patch_steps`): the pipeline's (`sklearn_echo.echo.batching._chunk_patches`)
-and the reference's steps (``ReferenceEcho.spectrogram``'s operations: ``stft(...).abs()`` and an
-out-of-place log, then its band padding and patch cutting), with a check that both give
-bitwise the same patches.
+and the reference's steps (``reference_loop.ReferenceEcho.log_magnitude``: ``stft(...).abs()``
+and an out-of-place log; then its ``band_images``, cut into patches), with a check that both
+give bitwise the same patches.
 
 Then one layer's input projection and attention on one batch (`head_major_projection`):
 the encoder's projection and packed attention beside a projection that writes the
@@ -164,31 +164,20 @@ def profile(name, enc, repeats, config, rate, elementwise):
 def _reference_patches(job, config):
     """One chunk's band patches ``(B, P, band_width * patch_width)`` by the reference's steps.
 
-    ``ReferenceEcho.spectrogram``'s operations (``stft(...).abs()``, then an
-    out-of-place log and normalisation), on the chunk less the mean of its whole
-    signal as the pipeline subtracts it; then the bands and patches as
-    ``ReferenceEcho.encode_chunk`` cuts them before its patch projection.
+    ``ReferenceEcho.log_magnitude`` (``stft(...).abs()``, then an out-of-place log
+    and normalisation) of the chunk less the mean of its whole signal, as the
+    pipeline subtracts it; then ``ReferenceEcho.band_images``, the bands and
+    frames as the reference pads them before its patch projection, flattened
+    patch by patch.
     """
-    from sklearn_echo.echo.bands import stft_params
-    from sklearn_echo.echo.spectrogram import LOG_EPS, LOG_OFFSET, LOG_SCALE
+    from reference_loop import ReferenceEcho
 
     x = torch.as_tensor(job.samples) - torch.tensor(job.mean, dtype=torch.float32)
-    n_fft, hop = stft_params(job.sample_rate)
-    spec = torch.stft(x, n_fft=n_fft, hop_length=hop, win_length=n_fft,
-                      window=torch.hann_window(n_fft, periodic=True), center=False,
-                      onesided=True, return_complex=True).abs()
-    spec = (torch.log(spec + LOG_EPS) + LOG_OFFSET) / LOG_SCALE
-    f, t = spec.shape
+    spec = ReferenceEcho.log_magnitude(x, job.sample_rate)
     bw, pw = config.band_width, config.patch_width
-    bands = []
-    for start in range(0, f, bw):
-        band = spec[start : start + bw]
-        if band.shape[0] < bw:  # zero-padded on its low-index side
-            band = torch.cat([band.new_zeros(bw - band.shape[0], t), band], dim=0)
-        bands.append(band)
-    x = torch.nn.functional.pad(torch.stack(bands), (0, (-t) % pw))  # (B, bw, P * pw)
-    b = x.shape[0]
-    return x.view(b, bw, -1, pw).permute(0, 2, 1, 3).reshape(b, -1, bw * pw)
+    images = ReferenceEcho.band_images(spec, bw, pw)  # (B, 1, bw, P * pw)
+    b = images.shape[0]
+    return images.view(b, bw, -1, pw).permute(0, 2, 1, 3).reshape(b, -1, bw * pw)
 
 
 def band_patch_steps(name, config, repeats):

@@ -71,9 +71,13 @@ class ReferenceEcho(nn.Module):
         return ref.eval().requires_grad_(False)
 
     # -- the reference steps ---------------------------------------------------------
+    @classmethod
+    def spectrogram(cls, x: torch.Tensor, sr: float) -> torch.Tensor:
+        return cls.log_magnitude(x - x.mean(), sr)
+
     @staticmethod
-    def spectrogram(x: torch.Tensor, sr: float) -> torch.Tensor:
-        x = x - x.mean()
+    def log_magnitude(x: torch.Tensor, sr: float) -> torch.Tensor:
+        """The normalised log-magnitude STFT of a signal whose mean is already removed."""
         n_fft, hop = int(math.floor(0.025 * sr)), int(math.floor(0.010 * sr))
         window = torch.hann_window(n_fft, periodic=True, device=x.device)
         spec = torch.stft(x, n_fft=n_fft, hop_length=hop, win_length=n_fft,
@@ -94,10 +98,11 @@ class ReferenceEcho(nn.Module):
             pe[b, 1::2] = torch.cos(25.0 * p * w)
         return pe
 
-    def encode_chunk(self, chunk: torch.Tensor, pe: torch.Tensor):
-        """One chunk ``(F, Tc)``: all its bands as one batch. Returns (cls (B, D), tokens (B, P, D))."""
+    @staticmethod
+    def band_images(chunk: torch.Tensor, bw: int, pw: int) -> torch.Tensor:
+        """One chunk ``(F, Tc)`` cut into bands of ``bw`` bins, ``(B, 1, bw, Tc)`` with the
+        frames zero-padded to whole patches of ``pw``: the patch projection's input."""
         f, t = chunk.shape
-        bw, pw = self.band_width, self.patch_width
         bands = []
         for start in range(0, f, bw):
             band = chunk[start : start + bw]
@@ -108,6 +113,11 @@ class ReferenceEcho(nn.Module):
         pad = (-t) % pw
         if pad:
             x = nn.functional.pad(x, (0, pad))
+        return x
+
+    def encode_chunk(self, chunk: torch.Tensor, pe: torch.Tensor):
+        """One chunk ``(F, Tc)``: all its bands as one batch. Returns (cls (B, D), tokens (B, P, D))."""
+        x = self.band_images(chunk, self.band_width, self.patch_width)
         tokens = self.patch_embed.proj(x).flatten(2).transpose(1, 2)  # (B, P, D)
         p = tokens.shape[1]
         tokens = tokens + self.pos_embed[:, 1 : 1 + p] + pe[:, None]
