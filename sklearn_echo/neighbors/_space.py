@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import ROW_CHUNK, list_rows, pair_dots, squared_norms
+from ._validation import ROW_CHUNK, list_rows, squared_norms
 
 __all__ = [
     "Rows",
@@ -33,7 +33,6 @@ __all__ = [
     "exact_distances",
     "make_rows",
     "order_by_distance",
-    "pair_dots",
     "rank_candidates",
     "row_distances",
     "sort_by_distance",
@@ -142,28 +141,20 @@ def exact_distances(metric, queries, bank, rows, cols):
         Distance.
     queries, bank : Rows
         The two sets of vectors (cosine uses their float64 squared norms).
-    rows, cols : ndarray of shape (n_pairs,), int
+    rows, cols : ndarray of int, same shape
         The pairs.
 
     Returns
     -------
-    dist : ndarray of shape (n_pairs,), float64
+    dist : ndarray of the shape of ``rows``, float64
         ``1 - cos`` (1 where either vector is zero, clipped to ``[0, 2]``)
         or the euclidean distance, computed in float64 from the float32
-        vectors.
+        vectors by `._kernels.pair_products` (one compiled loop for every
+        pair, so equal pairs get bitwise equal distances).
     """
-    dots = np.empty(rows.shape[0], dtype=np.float64)
-    # pairs per chunk: 2 MiB of gathered float32 rows per side, small enough
-    # for the temporary arrays to be reused instead of mapped afresh
-    step = max(1, 2**19 // bank.raw.shape[1])
-    for s in range(0, rows.shape[0], step):
-        r, c = rows[s : s + step], cols[s : s + step]
-        q, b = queries.raw[r], bank.raw[c]
-        if metric == "cosine":
-            dots[s : s + step] = pair_dots(q.astype(np.float64), b.astype(np.float64))
-        else:
-            diff = np.subtract(q, b, dtype=np.float64)
-            dots[s : s + step] = pair_dots(diff, diff)
+    from ._kernels import pair_products
+
+    dots = pair_products(queries.raw, bank.raw, rows, cols, metric)
     return _distances(metric, dots, queries.sq[rows], bank.sq[cols])
 
 
@@ -187,8 +178,7 @@ def _distances(metric, dots, q_sq, b_sq):
 def row_distances(metric, queries, bank, ind):
     """float64 distances from each query to its own row of bank indices.
 
-    The same values as `exact_distances` on the pairs ``(i, ind[i, j])``,
-    computed a few queries at a time so that each query row is read once.
+    `exact_distances` on the pairs ``(i, ind[i, j])``.
 
     Parameters
     ----------
@@ -204,20 +194,7 @@ def row_distances(metric, queries, bank, ind):
     dist : ndarray of shape (n_queries, m), float64
     """
     n, m = ind.shape
-    dots = np.empty((n, m), dtype=np.float64)
-    if n == 0 or m == 0:
-        return dots
-    # 1 MiB of gathered float32 bank rows per step; the distances of the
-    # whole block at once from the products
-    step = max(1, 2**18 // (m * bank.raw.shape[1]))
-    for s in range(0, n, step):
-        q, b = queries.raw[s : s + step], bank.raw[ind[s : s + step]]
-        if metric == "cosine":
-            dots[s : s + step] = pair_dots(b.astype(np.float64), q.astype(np.float64)[:, None, :])
-        else:
-            diff = np.subtract(q[:, None, :], b, dtype=np.float64)
-            dots[s : s + step] = pair_dots(diff, diff)
-    return _distances(metric, dots, queries.sq[:, None], bank.sq[ind])
+    return exact_distances(metric, queries, bank, np.repeat(np.arange(n), m).reshape(n, m), ind)
 
 
 def order_by_distance(dist, ind):

@@ -13,16 +13,12 @@ __all__ = [
     "check_n_neighbors",
     "check_vectors",
     "list_rows",
-    "pair_dots",
     "row_digests",
     "squared_norms",
 ]
 
 # Rows checked (or reduced) at once, so that temporary arrays stay small.
 ROW_CHUNK = 4096
-# Values converted to float64 at once by `squared_norms` (1 MiB).
-_NORM_VALUES = 2**17
-_VECDOT = getattr(np, "vecdot", None)  # numpy >= 2
 
 
 def list_rows(rows, limit=5):
@@ -64,37 +60,13 @@ def _nonfinite_rows(X):
     return bad
 
 
-def pair_dots(a, b):
-    """float64 inner products along the last axis, one pair of rows at a time.
-
-    Every pair is summed by the same kernel whatever its place in the
-    arrays (``np.vecdot``; ``np.einsum`` on numpy 1), so equal pairs get
-    bitwise equal products: `exact_distances` and `row_distances` then
-    give equal distances to duplicate bank rows, which is what lets ties go
-    to the lower index. A batched ``np.matmul`` did not: BLAS computes the
-    rows of a matrix-vector product in groups, and a row's rounding depended
-    on its position (duplicate rows of a cosine bank came back out of index
-    order).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_echo.neighbors._validation import pair_dots
-    >>> pair_dots(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 1.0], [1.0, 0.0]]))
-    array([3., 3.])
-    """
-    if _VECDOT is not None:
-        return _VECDOT(a, b)
-    return np.einsum("...d,...d->...", a, b)
-
-
 def squared_norms(X):
     """float64 squared norm of every row of a float32 matrix.
 
-    The rows are converted to float64 a block at a time (1 MiB) and each is
-    multiplied by itself with `pair_dots`. A row holding NaN or infinity
-    gets a norm that is not finite; finite float32 rows never do (their
-    squares stay far below the float64 range).
+    Each row is converted and summed in one pass by a compiled loop
+    (`._kernels.row_squared_norms`). A row holding NaN or infinity gets a
+    norm that is not finite; finite float32 rows never do (their squares
+    stay far below the float64 range).
 
     Parameters
     ----------
@@ -111,13 +83,9 @@ def squared_norms(X):
     >>> squared_norms(np.array([[3.0, 4.0], [np.inf, 0.0]], np.float32))
     array([25., inf])
     """
-    out = np.empty(X.shape[0], dtype=np.float64)
-    rows = max(1, _NORM_VALUES // max(1, X.shape[1]))
-    with np.errstate(invalid="ignore", over="ignore"):
-        for s in range(0, X.shape[0], rows):
-            block = X[s : s + rows].astype(np.float64)
-            out[s : s + rows] = pair_dots(block, block)
-    return out
+    from ._kernels import row_squared_norms
+
+    return row_squared_norms(X)
 
 
 def check_vectors(X, what):
