@@ -12,11 +12,11 @@ searches (median over the runs, 50 ms of idle before each, as in the benchmark):
 the input checks and index build before the query blocks start, the start and
 end of the thread pool, each thread's time in faiss and in the float64 ranking,
 and raw faiss's median and best time measured the same way; then the float64
-ranking (``_space.row_distances``) of each thread's share of the queries and
+ranking (``_space.rank_candidates``) of each thread's share of the queries and
 their k neighbours, one share alone and all shares side by side on their own
 threads, and how fast a pure-Python loop runs while another thread computes
-the ranking's float64 products with ``np.vecdot`` (the ranking's kernel) and
-with ``np.einsum`` (a kernel that lets go of the interpreter lock);
+float64 products with ``np.vecdot`` (what the ranking used before its compiled
+loop) and while it runs the compiled ranking (which lets go of the interpreter lock);
 then the functions that take the most time (cProfile, own time) over 10 exact searches with
 ``n_jobs=1`` (with more threads the blocks run in pool threads, which cProfile
 does not see).
@@ -47,8 +47,8 @@ import sklearn_echo.neighbors._exact as exact_module
 import sklearn_echo.neighbors._index as index_module
 from sklearn_echo.neighbors import NeighborIndex
 from sklearn_echo.neighbors._exact import EXTRA_CANDIDATES
-from sklearn_echo.neighbors._space import make_rows, row_distances
 from sklearn_echo.neighbors._faiss import import_faiss
+from sklearn_echo.neighbors._space import make_rows, rank_candidates
 from sklearn_echo.neighbors._threads import (
     BLAS_MIN_QUERIES,
     blas_from_few_queries,
@@ -113,7 +113,7 @@ def ranking_side_by_side(bank, queries, n_jobs, repeats):
     parts = [(q.take(rows), ind[rows]) for rows in shares]
 
     def rank(part):
-        row_distances("cosine", part[0], b, part[1])
+        rank_candidates("cosine", part[0], b, part[1])
 
     def side_by_side():
         threads = [threading.Thread(target=rank, args=(part,)) for part in parts]
@@ -215,14 +215,18 @@ def main(argv=None):
         print(f"\nfloat64 ranking of {share:,} queries x 5 neighbours (best of {args.repeats}): "
               f"alone {alone:.2f} ms; {args.n_jobs} such shares side by side on their own threads "
               f"{together:.2f} ms ({together / alone:.2f}x alone)")
-    # a block of the ranking's float64 products: 2**18 values of candidate rows, each query's row
+    # a block of float64 products of candidate rows with their query's row
     rows = max(1, 2**18 // (5 * args.dim))
     cand = np.repeat(queries[:rows, None, :], 5, axis=1).astype(np.float64)
     own = queries[:rows, None, :].astype(np.float64)
+    q = make_rows(np.ascontiguousarray(queries[:rows], np.float32), "cosine", None, "queries")
+    b = make_rows(np.ascontiguousarray(bank, np.float32), "cosine", None, "bank")
+    ind = np.random.default_rng(0).integers(0, len(bank), size=(rows, 5))
     idle = loop_rate_beside(lambda: time.sleep(0.001))
     for name, work in (("np.vecdot", lambda: np.vecdot(cand, own)),
-                       ("np.einsum", lambda: np.einsum("...d,...d->...", cand, own))):
-        print(f"a Python loop while another thread runs {name} on those products: "
+                       ("the compiled ranking (rank_candidates)",
+                        lambda: rank_candidates("cosine", q, b, ind))):
+        print(f"a Python loop while another thread runs {name} on {rows} queries x 5: "
               f"{loop_rate_beside(work) / idle:.2f}x its speed beside a sleeping thread")
     profile = cProfile.Profile()
     profile.enable()

@@ -561,17 +561,17 @@ def test_indices_without_distances_equal_sklearn(bank_and_queries):
 
 @pytest.fixture
 def ranked(monkeypatch):
-    """The number of queries of every float64 ranking (`row_distances`) of the exact search."""
-    import sklearn_echo.neighbors._exact as exact
+    """The number of queries of every float64 ranking of faiss's candidates (`FlatSearch._rank`)."""
+    from sklearn_echo.neighbors._exact import FlatSearch
 
     counts = []
-    original = exact.row_distances
+    original = FlatSearch._rank
 
-    def spy(metric, queries, bank, ind):
-        counts.append(len(queries))
-        return original(metric, queries, bank, ind)
+    def spy(self, S, cand, *args):
+        counts.append(len(cand))
+        return original(self, S, cand, *args)
 
-    monkeypatch.setattr(exact, "row_distances", spy)
+    monkeypatch.setattr(FlatSearch, "_rank", spy)
     return counts
 
 
@@ -625,21 +625,56 @@ def _index_order_reference(bank, queries, metric, k, leave_self_out=False):
     return np.array(out)
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 @pytest.mark.parametrize("k", [1, 3, 6])
-def test_sort_by_distance_equals_a_full_sort(k):
-    # rows already in order are taken as they are, the others sorted: the
-    # result must be the full (distance, index) sort's first k, ties and
-    # infinite distances included
-    from sklearn_echo.neighbors._space import sort_by_distance
+def test_ranked_candidates_are_a_full_float64_sort(metric, k):
+    # the compiled ranking keeps, of the candidates it is told to take, the
+    # first k of the (float64 distance, bank index) sort: ties (bank rows
+    # repeated), zero vectors and candidates skipped included
+    from sklearn_echo.neighbors._space import make_rows, rank_candidates
 
     rng = np.random.default_rng(0)
-    dist = rng.choice([0.1, 0.2, 0.3, 0.4, np.inf], size=(400, 6))
-    dist[:200] = np.sort(dist[:200], axis=1)  # many rows in order, with ties
-    ind = rng.permuted(np.tile(np.arange(6), (400, 1)), axis=1) + rng.integers(0, 3, (400, 1)) * 6
-    order = np.lexsort((ind, dist), axis=1)[:, :k]
-    got_d, got_i = sort_by_distance(dist, ind, k)
-    np.testing.assert_array_equal(got_d, np.take_along_axis(dist, order, 1))
-    np.testing.assert_array_equal(got_i, np.take_along_axis(ind, order, 1))
+    rows = rng.standard_normal((10, 7)).astype(np.float32)
+    rows[3] = 0.0
+    bank = np.repeat(rows, 3, axis=0)  # each row three times
+    queries = np.concatenate([rng.standard_normal((39, 7)), np.zeros((1, 7))]).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ZeroNormWarning)
+        B, Q = (make_rows(x, metric, None if metric == "cosine" else np.zeros(7, np.float32), "x")
+                for x in (bank, queries))
+    cand = np.stack([rng.permutation(len(bank))[:12] for _ in queries])
+    take = rng.random(cand.shape) < 0.7
+    take[:, :k] = True
+    q_rows = rng.permutation(len(queries))
+    dist, ind = rank_candidates(metric, Q, B, cand, k, take, q_rows)
+    for i, r in enumerate(q_rows):
+        c = cand[i, take[i]]
+        b64, q64 = bank[c].astype(np.float64), queries[r].astype(np.float64)
+        if metric == "cosine":
+            norm = np.sqrt((b64 * b64).sum(1) * (q64 * q64).sum())
+            d = np.clip(1.0 - (b64 @ q64) / np.where(norm == 0.0, 1.0, norm), 0.0, 2.0)
+            d[norm == 0.0] = 1.0
+        else:
+            d = np.sqrt(((b64 - q64) ** 2).sum(1))
+        order = np.lexsort((c, d))[:k]
+        np.testing.assert_array_equal(ind[i], c[order])
+        np.testing.assert_allclose(dist[i], d[order], rtol=1e-12, atol=1e-12)
+    # the copies of a bank row are at bitwise equal distances, nearest copy first
+    full_d, full_i = rank_candidates(metric, Q, B, np.tile(np.arange(len(bank)), (len(queries), 1)))
+    np.testing.assert_array_equal(full_d[:, 0::3], full_d[:, 1::3])
+    np.testing.assert_array_equal(full_d[:, 0::3], full_d[:, 2::3])
+    assert (np.diff(full_i.reshape(len(queries), 10, 3), axis=2) == 1).all()
+
+
+def test_ranking_names_what_it_cannot_rank():
+    from sklearn_echo.neighbors._space import make_rows, rank_candidates
+
+    X = np.eye(3, dtype=np.float32)
+    R = make_rows(X, "cosine", None, "x")
+    with pytest.raises(IndexError, match="candidate bank row out of range"):
+        rank_candidates("cosine", R, R, np.array([[0, 3]]))
+    with pytest.raises(ValueError, match="fewer candidates to rank than neighbours"):
+        rank_candidates("cosine", R, R, np.array([[0, 1]]), 2, np.array([[True, False]]))
 
 
 def test_openblas_coretype_follows_the_user_then_the_cpu():

@@ -33,8 +33,8 @@ import math
 
 import numpy as np
 
-from ._space import exact_distances, row_distances, sort_by_distance
 from ._faiss import import_faiss
+from ._space import rank_candidates
 from ._threads import one_blas_thread
 
 __all__ = ["EXTRA_CANDIDATES", "PILOT_QUERIES", "FlatSearch", "narrow_share"]
@@ -294,9 +294,7 @@ class FlatSearch:
         else:
             dist, ind = np.empty((len(queries), k)), cand[:, :k].copy()
             if rows.size:
-                dist[rows], ind[rows] = self._rank(
-                    S[rows], cand[rows], queries.take(rows), bank, k, kth[rows]
-                )
+                dist[rows], ind[rows] = self._rank(S[rows], cand[rows], queries, bank, k, kth[rows], rows)
         if not distances:
             dist = None
         n_open = 0 if probed is None else int(np.count_nonzero(probed >= kth))
@@ -312,19 +310,17 @@ class FlatSearch:
                 dist[sub] = d_sub
         return dist, ind, n_open
 
-    def _rank(self, S, cand, queries, bank, k, kth):
+    def _rank(self, S, cand, queries, bank, k, kth, rows=None):
         """The k nearest of each query's candidates by float64 distance.
 
         Only candidates within the rounding bound of the k-th score can be
         among the k nearest: the k best and the few others scoring at least
-        ``kth`` are ranked in float64, the rest stay at infinity.
+        ``kth`` are ranked in float64, the others are skipped. ``rows``: the
+        row of ``queries`` of each ranked query (None: all, in order).
         """
-        d = np.full(cand.shape, np.inf)
-        d[:, :k] = row_distances(self.metric, queries, bank, cand[:, :k])
-        r, c = np.nonzero(S[:, k:] >= kth[:, None])
-        if r.size:
-            d[r, c + k] = exact_distances(self.metric, queries, bank, r, cand[r, c + k])
-        return sort_by_distance(d, cand, k)
+        take = S >= kth[:, None]
+        take[:, :k] = True
+        return rank_candidates(self.metric, queries, bank, cand, k, take, rows)
 
     def _bank_vectors(self):
         """The search-space bank inside the faiss index (a view, not a copy)."""
@@ -371,9 +367,14 @@ class FlatSearch:
             pr.append(r)
             pc.append(c + b0)
         rows, cols = np.concatenate(pr), np.concatenate(pc)
-        dist = exact_distances(self.metric, queries, bank, rows, cols)
-        order = np.lexsort((cols, dist, rows))
-        rows, cols, dist = rows[order], cols[order], dist[order]
-        starts = np.searchsorted(rows, np.arange(m))
-        take = starts[:, None] + np.arange(k)  # every row has at least k pairs
-        return dist[take], cols[take]
+        # each query's pairs side by side, padded to the longest: every query
+        # has at least k (its k nearest score above its threshold)
+        order = np.argsort(rows, kind="stable")
+        rows, cols = rows[order], cols[order]
+        counts = np.bincount(rows, minlength=m)
+        pos = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        cand = np.zeros((m, int(counts.max())), dtype=np.int64)
+        take = np.zeros(cand.shape, dtype=bool)
+        cand[rows, pos] = cols
+        take[rows, pos] = True
+        return rank_candidates(self.metric, queries, bank, cand, k, take)

@@ -1,27 +1,26 @@
-"""float64 products of float32 rows, compiled, outside the interpreter lock.
+"""The float64 ranking of candidates and the squared norms, compiled, outside the interpreter lock.
 
-The exact search ranks its candidates by distances computed in float64 from
-the float32 vectors (see `._space`): one inner product (cosine) or squared
-difference (euclidean) per (query, bank row) pair, and the squared norm of
-every row. numpy computes these by gathering the rows, converting the copies
-to float64 and reducing them, three passes over memory, and its reductions
-keep the interpreter lock, so the query blocks that a search runs on several
-threads wait for each other there. These kernels read each row in place,
-convert and accumulate in one pass, and let the lock go (``nogil``): on
-``benchmarks/profile_exact_search.py``'s banks the ranking took about a fifth
-of numpy's time.
+Every search backend ranks its candidates by distances computed in float64
+from the float32 vectors as given (see `._space`). numpy computed them by
+gathering the candidate rows, converting the copies to float64, reducing
+them, then sorting, each a pass over memory with the interpreter lock held
+in between, so the query blocks that a search runs on several threads waited
+for each other there. `rank` does it in one compiled loop per query: it reads
+each candidate row in place, sums its float64 products, turns the sum into a
+distance and keeps the k nearest, and it lets the lock go (``nogil``).
+`row_squared_norms` gives the squared norms the same way.
 
-They are compiled by numba at their first call in a process, for the one
-signature the wrappers give them (C-contiguous float32 rows, int64 indices),
-and the machine code is kept on disk (``cache=True``) for the next process.
+The loops are compiled by numba at the first search of a process, for the
+one signature each wrapper gives them (C-contiguous float32 rows, int64
+indices), and the machine code is kept on disk (``cache=True``) for the next
+process.
 
 Every pair is summed by the same compiled loop whatever its place in the
-arrays: equal pairs get bitwise equal results (duplicate bank rows then tie
-exactly, and ties go to the lower index), and the distances that
-`._space.row_distances` and `._space.exact_distances` give one pair are the
-same. The loop may reorder its sum (``fastmath`` with reassociation, the
-order fixed by the vector length of the compiled code) but keeps NaN and
-infinity, so a row that holds them gets a norm that is not finite.
+arrays, so equal pairs get bitwise equal distances: duplicate bank rows tie
+exactly, and ties go to the lower bank index. The loop may reorder its sum
+(reassociation, which lets the compiler vectorise it; the order is fixed by
+the compiled code) and keeps NaN and infinity, so a row that holds them gets
+a norm that is not finite.
 """
 
 # License: MIT
@@ -29,96 +28,149 @@ infinity, so a row that holds them gets a norm that is not finite.
 import numba
 import numpy as np
 
-__all__ = ["pair_products", "row_squared_norms"]
+__all__ = ["rank", "row_squared_norms"]
 
 # Reassociation lets the compiler vectorise the sums; NaN and infinity keep
 # their meaning (no "nnan" / "ninf"): the input checks read them from the norms.
-_FASTMATH = {"reassoc", "contract", "nsz"}
-# read-only array types also take writable arrays (a memory-mapped bank is read-only)
-_ROWS = numba.types.Array(numba.float32, 2, "C", readonly=True)
-_INDEX = numba.types.Array(numba.int64, 1, "C", readonly=True)
-_OUT = numba.float64[::1]
+_FASTMATH = {"reassoc", "contract"}
 
 
-@numba.njit([numba.void(_ROWS, _ROWS, _INDEX, _INDEX, _OUT)], nogil=True, cache=True,
+def _readonly(dtype, ndim):
+    # read-only array types also take writable arrays (a memory-mapped bank is read-only)
+    return numba.types.Array(dtype, ndim, "C", readonly=True)
+
+
+_VECTORS = _readonly(numba.float32, 2)
+
+
+@numba.njit(
+    [numba.void(_VECTORS, _readonly(numba.int64, 1), _readonly(numba.float64, 1), _VECTORS,
+                _readonly(numba.float64, 1), _readonly(numba.int64, 2), _readonly(numba.boolean, 2),
+                numba.boolean, numba.float64[:, ::1], numba.int64[:, ::1])],
+    nogil=True, cache=True, fastmath=_FASTMATH,
+)
+def _rank(q, q_rows, q_sq, b, b_sq, cand, take, cosine, out_d, out_i):  # pragma: no cover (compiled)
+    m, c = cand.shape
+    k = out_d.shape[1]
+    d = q.shape[1]
+    n_q, n_b = q.shape[0], b.shape[0]
+    for i in range(m):
+        r = q_rows[i]
+        if r < 0 or r >= n_q:
+            raise IndexError("query row out of range")
+        x = q[r]
+        filled = 0
+        for j in range(c):
+            if not take[i, j]:
+                continue
+            col = cand[i, j]
+            if col < 0 or col >= n_b:
+                raise IndexError("candidate bank row out of range")
+            y = b[col]
+            s = 0.0
+            if cosine:
+                for t in range(d):
+                    s += np.float64(x[t]) * np.float64(y[t])
+                norm = np.sqrt(q_sq[r] * b_sq[col])
+                # a zero vector is at distance 1 from everything
+                dist = 1.0 if norm == 0.0 else min(max(1.0 - s / norm, 0.0), 2.0)
+            else:
+                for t in range(d):
+                    u = np.float64(x[t]) - np.float64(y[t])
+                    s += u * u
+                dist = np.sqrt(s)
+            # insert (dist, col) among the nearest so far, ordered by
+            # (distance, bank index); the k-th drops out when full
+            if filled == k:
+                last = out_d[i, k - 1]
+                if dist > last or (dist == last and col > out_i[i, k - 1]):
+                    continue
+                p = k - 1
+            else:
+                p = filled
+                filled += 1
+            while p > 0 and (dist < out_d[i, p - 1]
+                             or (dist == out_d[i, p - 1] and col < out_i[i, p - 1])):
+                out_d[i, p] = out_d[i, p - 1]
+                out_i[i, p] = out_i[i, p - 1]
+                p -= 1
+            out_d[i, p] = dist
+            out_i[i, p] = col
+        if filled < k:
+            raise ValueError("a query has fewer candidates to rank than neighbours asked for")
+
+
+@numba.njit([numba.void(_VECTORS, numba.float64[::1])], nogil=True, cache=True,
             fastmath=_FASTMATH)
-def _dots(a, b, rows, cols, out):  # pragma: no cover (compiled)
-    d = a.shape[1]
-    for p in range(rows.shape[0]):
-        x, y = a[rows[p]], b[cols[p]]
-        s = 0.0
-        for j in range(d):
-            s += np.float64(x[j]) * np.float64(y[j])
-        out[p] = s
-
-
-@numba.njit([numba.void(_ROWS, _ROWS, _INDEX, _INDEX, _OUT)], nogil=True, cache=True,
-            fastmath=_FASTMATH)
-def _squared_differences(a, b, rows, cols, out):  # pragma: no cover (compiled)
-    d = a.shape[1]
-    for p in range(rows.shape[0]):
-        x, y = a[rows[p]], b[cols[p]]
-        s = 0.0
-        for j in range(d):
-            t = np.float64(x[j]) - np.float64(y[j])
-            s += t * t
-        out[p] = s
-
-
-@numba.njit([numba.void(_ROWS, _OUT)], nogil=True, cache=True, fastmath=_FASTMATH)
 def _squares(a, out):  # pragma: no cover (compiled)
     d = a.shape[1]
     for i in range(a.shape[0]):
         x = a[i]
         s = 0.0
-        for j in range(d):
-            s += np.float64(x[j]) * np.float64(x[j])
+        for t in range(d):
+            s += np.float64(x[t]) * np.float64(x[t])
         out[i] = s
 
 
-def _index(ind, n, what):
-    """``ind`` as a flat int64 array, checked to lie in ``[0, n)``."""
-    ind = np.ascontiguousarray(ind, dtype=np.int64).reshape(-1)
-    if ind.size and (ind.min() < 0 or ind.max() >= n):
-        raise IndexError(f"{what} index out of range [0, {n}): {ind.min()} .. {ind.max()}.")
-    return ind
-
-
-def pair_products(a, b, rows, cols, metric):
-    """float64 inner products (cosine) or squared differences (euclidean) of row pairs.
+def rank(metric, q, q_rows, q_sq, b, b_sq, cand, take, k):
+    """The k nearest of each query's candidates by float64 distance (ties: lower bank index first).
 
     Parameters
     ----------
-    a, b : ndarray of shape (n_a, d) and (n_b, d)
-        Rows (converted to C-contiguous float32 if they are not).
-    rows, cols : array-like of int, same shape
-        The pairs: ``a[rows[p]]`` with ``b[cols[p]]``.
     metric : {"cosine", "euclidean"}
-        ``"cosine"``: ``sum(a_i * b_i)``; ``"euclidean"``: ``sum((a_i - b_i)**2)``,
-        each term in float64.
+        ``1 - cos`` (1 where either vector is zero, clipped to ``[0, 2]``) or
+        the euclidean distance, from float64 products of the float32 rows.
+    q : ndarray of shape (n_q, d), float32
+        Query vectors as given.
+    q_rows : ndarray of shape (m,), int
+        The row of ``q`` of each ranked query.
+    q_sq : ndarray of shape (n_q,), float64
+        Squared norms of the rows of ``q`` (cosine; unused by euclidean).
+    b : ndarray of shape (n_b, d), float32
+        Bank vectors as given.
+    b_sq : ndarray of shape (n_b,), float64
+        Squared norms of the rows of ``b`` (cosine; unused by euclidean).
+    cand : ndarray of shape (m, c), int
+        Candidate bank rows of each ranked query.
+    take : ndarray of shape (m, c), bool
+        The candidates ranked (at least ``k`` per query); the others are
+        skipped, their bank rows unread.
+    k : int
+        Neighbours kept per query.
 
     Returns
     -------
-    out : ndarray of the shape of ``rows``, float64
+    dist : ndarray of shape (m, k), float64
+    ind : ndarray of shape (m, k), int64
 
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_echo.neighbors._kernels import pair_products
-    >>> a = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
-    >>> pair_products(a, a, np.array([0, 1]), np.array([1, 1]), "cosine")
-    array([11., 25.])
-    >>> pair_products(a, a, np.array([0]), np.array([1]), "euclidean")
-    array([8.])
+    >>> from sklearn_echo.neighbors._kernels import rank, row_squared_norms
+    >>> b = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], np.float32)
+    >>> q = np.array([[2.0, 1.0]], np.float32)
+    >>> cand = np.array([[2, 1, 0]])
+    >>> dist, ind = rank("euclidean", q, np.array([0]), row_squared_norms(q), b,
+    ...                  row_squared_norms(b), cand, np.ones((1, 3), bool), 2)
+    >>> ind  # rows 0 and 2 tie: the lower index first
+    array([[0, 2]])
     """
-    shape = np.shape(rows)
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    b = np.ascontiguousarray(b, dtype=np.float32)
-    rows, cols = _index(rows, a.shape[0], "Row"), _index(cols, b.shape[0], "Column")
-    out = np.empty(rows.shape[0], dtype=np.float64)
-    kernel = _dots if metric == "cosine" else _squared_differences
-    kernel(a, b, rows, cols, out)
-    return out.reshape(shape)
+    m = cand.shape[0]
+    out_d = np.empty((m, k), dtype=np.float64)
+    out_i = np.empty((m, k), dtype=np.int64)
+    _rank(
+        np.ascontiguousarray(q, dtype=np.float32),
+        np.ascontiguousarray(q_rows, dtype=np.int64),
+        np.ascontiguousarray(q_sq, dtype=np.float64),
+        np.ascontiguousarray(b, dtype=np.float32),
+        np.ascontiguousarray(b_sq, dtype=np.float64),
+        np.ascontiguousarray(cand, dtype=np.int64),
+        np.ascontiguousarray(take, dtype=np.bool_),
+        metric == "cosine",
+        out_d,
+        out_i,
+    )
+    return out_d, out_i
 
 
 def row_squared_norms(X):

@@ -12,10 +12,10 @@ neighbour:
   it was fitted): distances are translation invariant and smaller norms
   mean smaller float32 errors.
 
-Returned distances never come from the float32 search: `exact_distances`
+Returned distances never come from the float32 search: `rank_candidates`
 recomputes them in float64 from the vectors as given (converted to float32),
-as `sklearn.neighbors.NearestNeighbors` does on float64 copies, and
-`order_by_distance` sorts them, equal distances by increasing bank index.
+as `sklearn.neighbors.NearestNeighbors` does on float64 copies, and keeps
+the nearest, equal distances by increasing bank index.
 """
 
 # License: MIT
@@ -30,12 +30,8 @@ __all__ = [
     "Rows",
     "ZeroNormWarning",
     "drop_excluded",
-    "exact_distances",
     "make_rows",
-    "order_by_distance",
     "rank_candidates",
-    "row_distances",
-    "sort_by_distance",
 ]
 
 
@@ -132,94 +128,6 @@ def make_rows(X, metric, shift, what, offset=0, sq=None):
     return Rows(X, None, sq)
 
 
-def exact_distances(metric, queries, bank, rows, cols):
-    """float64 distances between ``queries.raw[rows]`` and ``bank.raw[cols]`` (pairs).
-
-    Parameters
-    ----------
-    metric : {"cosine", "euclidean"}
-        Distance.
-    queries, bank : Rows
-        The two sets of vectors (cosine uses their float64 squared norms).
-    rows, cols : ndarray of int, same shape
-        The pairs.
-
-    Returns
-    -------
-    dist : ndarray of the shape of ``rows``, float64
-        ``1 - cos`` (1 where either vector is zero, clipped to ``[0, 2]``)
-        or the euclidean distance, computed in float64 from the float32
-        vectors by `._kernels.pair_products` (one compiled loop for every
-        pair, so equal pairs get bitwise equal distances).
-    """
-    from ._kernels import pair_products
-
-    dots = pair_products(queries.raw, bank.raw, rows, cols, metric)
-    return _distances(metric, dots, queries.sq[rows], bank.sq[cols])
-
-
-def _distances(metric, dots, q_sq, b_sq):
-    """Distances from float64 inner products (cosine) or squared differences (euclidean).
-
-    ``q_sq`` and ``b_sq``: the squared norms of each pair's query and bank
-    row (cosine; broadcastable to ``dots``). ``dots`` is overwritten.
-    """
-    if metric != "cosine":
-        return np.sqrt(dots, out=dots)
-    norm = np.sqrt(q_sq * b_sq)
-    zero = norm == 0.0  # zero vectors: distance 1 to everything
-    norm[zero] = 1.0
-    dots[zero] = 0.0
-    np.divide(dots, norm, out=dots)
-    np.subtract(1.0, dots, out=dots)
-    return np.clip(dots, 0.0, 2.0, out=dots)
-
-
-def row_distances(metric, queries, bank, ind):
-    """float64 distances from each query to its own row of bank indices.
-
-    `exact_distances` on the pairs ``(i, ind[i, j])``.
-
-    Parameters
-    ----------
-    metric : {"cosine", "euclidean"}
-        Distance.
-    queries, bank : Rows
-        The two sets of vectors.
-    ind : ndarray of shape (n_queries, m), int
-        Bank indices per query.
-
-    Returns
-    -------
-    dist : ndarray of shape (n_queries, m), float64
-    """
-    n, m = ind.shape
-    return exact_distances(metric, queries, bank, np.repeat(np.arange(n), m).reshape(n, m), ind)
-
-
-def order_by_distance(dist, ind):
-    """Per-row order by increasing distance, equal distances by increasing index.
-
-    Parameters
-    ----------
-    dist : ndarray of shape (n, m), float64
-    ind : ndarray of shape (n, m), int
-
-    Returns
-    -------
-    order : ndarray of shape (n, m)
-        Column order of each row (use with ``np.take_along_axis``).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_echo.neighbors._space import order_by_distance
-    >>> order_by_distance(np.array([[0.5, 0.1, 0.5]]), np.array([[9, 4, 2]]))
-    array([[1, 2, 0]])
-    """
-    return np.lexsort((ind, dist), axis=1)
-
-
 def drop_excluded(cand, k, excl):
     """The first ``k`` candidates of each query, its left-out bank row dropped.
 
@@ -254,64 +162,50 @@ def drop_excluded(cand, k, excl):
     return np.take_along_axis(cand, keep, 1)
 
 
-def sort_by_distance(dist, ind, k=None):
-    """The first ``k`` pairs of each row by increasing distance, equal distances by increasing index.
+def rank_candidates(metric, queries, bank, cand, k=None, take=None, rows=None):
+    """Each query's k nearest candidates in order of float64 distance (ties: lower index first).
 
-    Rows whose first ``k`` pairs already come in that order, every later pair
-    farther than the k-th, are taken as they are: candidates usually arrive
-    in order of their float32 scores, and only the few rows that rounding or
-    a near tie put out of order are sorted (`order_by_distance`).
+    The distances are computed in float64 from the vectors as given, as
+    `sklearn.neighbors.NearestNeighbors` computes them on float64 copies
+    (`._kernels.rank`: one compiled loop for every pair, so equal pairs get
+    bitwise equal distances).
 
     Parameters
     ----------
-    dist : ndarray of shape (n, m), float64
-        Distances (no NaN).
-    ind : ndarray of shape (n, m), int
-        Bank indices.
+    metric : {"cosine", "euclidean"}
+        Distance.
+    queries, bank : Rows
+        The two sets of vectors.
+    cand : ndarray of shape (m, c), int
+        Candidate bank indices of each ranked query.
     k : int, default=None
-        Pairs kept per row (at most ``m``); None keeps all.
+        Neighbours kept per query; None keeps all ``c``.
+    take : ndarray of shape (m, c), bool, default=None
+        The candidates ranked (at least ``k`` per query); None: all of them.
+    rows : ndarray of shape (m,), int, default=None
+        The row of ``queries`` of each ranked query; None: ``0 .. m - 1``.
 
     Returns
     -------
-    dist : ndarray of shape (n, k), float64
-    ind : ndarray of shape (n, k), int
+    dist : ndarray of shape (m, k), float64
+        ``1 - cos`` (1 where either vector is zero, clipped to ``[0, 2]``)
+        or the euclidean distance.
+    ind : ndarray of shape (m, k), int64
 
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_echo.neighbors._space import sort_by_distance
-    >>> d, i = sort_by_distance(np.array([[0.1, 0.5, 0.3], [0.2, 0.2, 0.9]]),
-    ...                         np.array([[4, 2, 7], [6, 1, 3]]), k=2)
-    >>> d
-    array([[0.1, 0.3],
-           [0.2, 0.2]])
-    >>> i
-    array([[4, 7],
-           [1, 6]])
+    >>> from sklearn_echo.neighbors._space import make_rows, rank_candidates
+    >>> bank = make_rows(np.array([[1, 0], [0, 1], [1, 1]], np.float32), "cosine", None, "bank")
+    >>> queries = make_rows(np.array([[1, 0.1]], np.float32), "cosine", None, "queries")
+    >>> dist, ind = rank_candidates("cosine", queries, bank, np.array([[1, 2, 0]]), k=2)
+    >>> ind
+    array([[0, 2]])
     """
-    k = dist.shape[1] if k is None else k
-    head_d, head_i = dist[:, :k], ind[:, :k]
-    later_d, later_i = head_d[:, 1:], head_i[:, 1:]
-    unsorted = (later_d < head_d[:, :-1]) | ((later_d == head_d[:, :-1]) & (later_i < head_i[:, :-1]))
-    unsorted = unsorted.any(axis=1)
-    if dist.shape[1] > k and k > 0:
-        unsorted |= dist[:, k:].min(axis=1) <= head_d[:, -1]
-    out_d, out_i = head_d.copy(), head_i.copy()
-    rows = np.flatnonzero(unsorted)
-    if rows.size:
-        d, i = dist[rows], ind[rows]
-        order = order_by_distance(d, i)[:, :k]
-        out_d[rows] = np.take_along_axis(d, order, 1)
-        out_i[rows] = np.take_along_axis(i, order, 1)
-    return out_d, out_i
+    from ._kernels import rank
 
-
-def rank_candidates(metric, queries, bank, cand):
-    """Each query's candidates in order of their float64 distance (ties: lower index first).
-
-    Returns
-    -------
-    dist : ndarray of shape (n_queries, m), float64
-    ind : ndarray of shape (n_queries, m), int64
-    """
-    return sort_by_distance(row_distances(metric, queries, bank, cand), cand)
+    m, c = cand.shape
+    return rank(
+        metric, queries.raw, np.arange(m) if rows is None else rows, queries.sq, bank.raw, bank.sq,
+        cand, np.ones((m, c), dtype=bool) if take is None else take, c if k is None else k,
+    )
