@@ -718,3 +718,32 @@ def test_import_faiss_loads_the_chosen_kernels_and_leaves_the_environment():
     if wanted is None:
         pytest.skip("no OPENBLAS_CORETYPE set and no AVX-512: OpenBLAS detects its kernels")
     assert out["kernels"][0].lower() == wanted.lower()
+
+
+def test_ranking_compiles_without_a_writable_cache(monkeypatch):
+    # where numba finds no folder to keep machine code in, it refuses
+    # cache=True; the loops are then compiled in memory
+    import numba
+
+    from sklearn_echo.neighbors import _kernels
+
+    calls = []
+    real = numba.njit
+
+    def njit(*args, **options):
+        calls.append(options.get("cache", False))
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
+        return real(*args, **options)
+
+    monkeypatch.setattr(numba, "njit", njit)
+
+    @_kernels._compiled(numba.void(numba.float64[::1]))
+    def double(a):  # pragma: no cover (compiled)
+        for i in range(a.shape[0]):
+            a[i] *= 2.0
+
+    a = np.arange(3.0)
+    double(a)
+    assert calls == [True, False]
+    np.testing.assert_array_equal(a, [0.0, 2.0, 4.0])

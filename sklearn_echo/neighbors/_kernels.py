@@ -35,6 +35,23 @@ __all__ = ["rank", "row_squared_norms"]
 _FASTMATH = {"reassoc", "contract"}
 
 
+def _compiled(signature, **options):
+    """``numba.njit`` for one signature, its machine code cached on disk where numba can write.
+
+    Without a writable cache directory (numba tries the package's folder,
+    then the user's cache folder) the loop is compiled in memory at each
+    process's first search instead.
+    """
+
+    def decorate(fn):
+        try:
+            return numba.njit([signature], nogil=True, cache=True, fastmath=_FASTMATH, **options)(fn)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return numba.njit([signature], nogil=True, fastmath=_FASTMATH, **options)(fn)
+
+    return decorate
+
+
 def _readonly(dtype, ndim):
     # read-only array types also take writable arrays (a memory-mapped bank is read-only)
     return numba.types.Array(dtype, ndim, "C", readonly=True)
@@ -43,11 +60,10 @@ def _readonly(dtype, ndim):
 _VECTORS = _readonly(numba.float32, 2)
 
 
-@numba.njit(
-    [numba.void(_VECTORS, _readonly(numba.int64, 1), _readonly(numba.float64, 1), _VECTORS,
-                _readonly(numba.float64, 1), _readonly(numba.int64, 2), _readonly(numba.boolean, 2),
-                numba.boolean, numba.float64[:, ::1], numba.int64[:, ::1])],
-    nogil=True, cache=True, fastmath=_FASTMATH,
+@_compiled(
+    numba.void(_VECTORS, _readonly(numba.int64, 1), _readonly(numba.float64, 1), _VECTORS,
+               _readonly(numba.float64, 1), _readonly(numba.int64, 2), _readonly(numba.boolean, 2),
+               numba.boolean, numba.float64[:, ::1], numba.int64[:, ::1])
 )
 def _rank(q, q_rows, q_sq, b, b_sq, cand, take, cosine, out_d, out_i):  # pragma: no cover (compiled)
     m, c = cand.shape
@@ -100,8 +116,7 @@ def _rank(q, q_rows, q_sq, b, b_sq, cand, take, cosine, out_d, out_i):  # pragma
             raise ValueError("a query has fewer candidates to rank than neighbours asked for")
 
 
-@numba.njit([numba.void(_VECTORS, numba.float64[::1])], nogil=True, cache=True,
-            fastmath=_FASTMATH)
+@_compiled(numba.void(_VECTORS, numba.float64[::1]))
 def _squares(a, out):  # pragma: no cover (compiled)
     d = a.shape[1]
     for i in range(a.shape[0]):
