@@ -19,7 +19,9 @@ float64 products with ``np.vecdot`` (what the ranking used before its compiled
 loop) and while it runs the compiled ranking (which lets go of the interpreter lock);
 then the functions that take the most time (cProfile, own time) over 10 exact searches with
 ``n_jobs=1`` (with more threads the blocks run in pool threads, which cProfile
-does not see).
+does not see); last, in fresh processes sharing an empty numba cache folder, what
+the first search of a process costs beyond the second (the compiled ranking's
+loops compiled by the first process, loaded from the cache by the next).
 
 Run::
 
@@ -30,8 +32,12 @@ Run::
 
 import argparse
 import cProfile
+import json
+import os
 import pstats
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import nullcontext
@@ -146,6 +152,39 @@ def loop_rate_beside(work, seconds=0.5):
     return count / seconds
 
 
+_FIRST_SEARCH = """
+import json, sys, time
+import numpy as np
+t0 = time.perf_counter()
+from sklearn_echo.neighbors import NeighborIndex
+from sklearn_echo.neighbors._faiss import import_faiss
+import_faiss()
+t1 = time.perf_counter()
+import sklearn_echo.neighbors._kernels
+t2 = time.perf_counter()
+rng = np.random.default_rng(0)
+bank, queries = (rng.standard_normal((n, int(sys.argv[1]))).astype(np.float32) for n in (1000, 200))
+times = []
+for _ in range(2):
+    t = time.perf_counter()
+    NeighborIndex(metric="cosine", algorithm="brute").fit(bank).kneighbors(queries, 5)
+    times.append(time.perf_counter() - t)
+print(json.dumps({"faiss": t1 - t0, "kernels": t2 - t1, "first": times[0], "second": times[1]}))
+"""
+
+
+def first_search(dim):
+    """Seconds of each step of a fresh process's first searches, numba's cache folder empty, then filled."""
+    out = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for _ in range(3):
+            run = subprocess.run([sys.executable, "-c", _FIRST_SEARCH, str(dim)], env=env,
+                                 capture_output=True, text=True, check=True)
+            out.append(json.loads(run.stdout.strip().splitlines()[-1]))
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -228,6 +267,12 @@ def main(argv=None):
                         lambda: rank_candidates("cosine", q, b, ind))):
         print(f"a Python loop while another thread runs {name} on {rows} queries x 5: "
               f"{loop_rate_beside(work) / idle:.2f}x its speed beside a sleeping thread")
+    print("\nfresh processes, one after the other, numba's cache folder empty at the first "
+          "(ms: imports of sklearn_echo.neighbors and faiss; import of the compiled loops; "
+          "first and second search of 200 queries in a 1,000-vector bank):")
+    for i, t in enumerate(first_search(args.dim)):
+        print(f"  process {i + 1}: imports {1e3 * t['faiss']:.0f}, compiled loops {1e3 * t['kernels']:.0f}, "
+              f"first search {1e3 * t['first']:.1f}, second {1e3 * t['second']:.1f}")
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(10):
