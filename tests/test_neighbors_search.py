@@ -675,6 +675,10 @@ def test_ranking_names_what_it_cannot_rank():
         rank_candidates("cosine", R, R, np.array([[0, 3]]))
     with pytest.raises(ValueError, match="fewer candidates to rank than neighbours"):
         rank_candidates("cosine", R, R, np.array([[0, 1]]), 2, np.array([[True, False]]))
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        rank_candidates("cosine", R, R, np.zeros((1, 0), dtype=np.int64))
+    with pytest.raises(IndexError, match="query row out of range"):
+        rank_candidates("cosine", R, R, np.array([[0]]), rows=np.array([3]))
 
 
 def test_openblas_coretype_follows_the_user_then_the_cpu():

@@ -170,6 +170,8 @@ def rank(metric, q, q_rows, q_sq, b, b_sq, cand, take, k):
     >>> ind  # rows 0 and 2 tie: the lower index first
     array([[0, 2]])
     """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}.")
     m = cand.shape[0]
     out_d = np.empty((m, k), dtype=np.float64)
     out_i = np.empty((m, k), dtype=np.int64)
