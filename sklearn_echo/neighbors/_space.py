@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import ROW_CHUNK, list_rows, squared_norms
+from ._validation import ROW_CHUNK, list_rows
 
 __all__ = [
     "Rows",
@@ -107,8 +107,10 @@ def make_rows(X, metric, shift, what, offset=0, sq=None):
     -------
     rows : Rows
     """
+    from ._kernels import row_squared_norms
+
     if metric == "cosine":
-        sq = squared_norms(X) if sq is None else sq
+        sq = row_squared_norms(X) if sq is None else sq
         zero = sq == 0.0
         if zero.any():
             warnings.warn(
@@ -124,7 +126,7 @@ def make_rows(X, metric, shift, what, offset=0, sq=None):
         return Rows(X, scale, sq)
     sq = np.empty(X.shape[0], dtype=np.float64)
     for s in range(0, X.shape[0], ROW_CHUNK):
-        sq[s : s + ROW_CHUNK] = squared_norms(X[s : s + ROW_CHUNK] - shift)
+        sq[s : s + ROW_CHUNK] = row_squared_norms(X[s : s + ROW_CHUNK] - shift)
     return Rows(X, None, sq)
 
 

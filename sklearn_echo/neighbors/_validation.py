@@ -14,7 +14,6 @@ __all__ = [
     "check_vectors",
     "list_rows",
     "row_digests",
-    "squared_norms",
 ]
 
 # Rows checked (or reduced) at once, so that temporary arrays stay small.
@@ -60,34 +59,6 @@ def _nonfinite_rows(X):
     return bad
 
 
-def squared_norms(X):
-    """float64 squared norm of every row of a float32 matrix.
-
-    Each row is converted and summed in one pass by a compiled loop
-    (`._kernels.row_squared_norms`). A row holding NaN or infinity gets a
-    norm that is not finite; finite float32 rows never do (their squares
-    stay far below the float64 range).
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features), float32
-
-    Returns
-    -------
-    sq : ndarray of shape (n_samples,), float64
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_echo.neighbors._validation import squared_norms
-    >>> squared_norms(np.array([[3.0, 4.0], [np.inf, 0.0]], np.float32))
-    array([25., inf])
-    """
-    from ._kernels import row_squared_norms
-
-    return row_squared_norms(X)
-
-
 def check_vectors(X, what):
     """``X`` as a C-contiguous float32 2-D array of finite numbers, and its row norms.
 
@@ -102,7 +73,9 @@ def check_vectors(X, what):
     -------
     X : ndarray of shape (n_samples, n_features), float32
     sq : ndarray of shape (n_samples,), float64
-        Squared norms of the rows (`squared_norms`); the finiteness check
+        float64 squared norms of the rows (`._kernels.row_squared_norms`: a
+        row holding NaN or infinity gets a norm that is not finite, finite
+        float32 rows never do); the finiteness check
         reads them, and the cosine metric reuses them.
 
     Raises
@@ -127,7 +100,9 @@ def check_vectors(X, what):
         raise ValueError(f"{what} must hold numbers, got dtype {X.dtype}.")
     with np.errstate(over="ignore"):  # overflow is reported just below
         X = np.ascontiguousarray(X, dtype=np.float32)
-    sq = squared_norms(X)
+    from ._kernels import row_squared_norms
+
+    sq = row_squared_norms(X)
     bad = np.flatnonzero(~np.isfinite(sq))
     if bad.size:
         raise ValueError(
