@@ -35,7 +35,7 @@ __all__ = ["rank", "row_squared_norms"]
 _FASTMATH = {"reassoc", "contract"}
 
 
-def _compiled(signature, **options):
+def _compiled(signature):
     """``numba.njit`` for one signature, its machine code cached on disk where numba can write.
 
     Without a writable cache directory (numba tries the package's folder,
@@ -45,9 +45,9 @@ def _compiled(signature, **options):
 
     def decorate(fn):
         try:
-            return numba.njit([signature], nogil=True, cache=True, fastmath=_FASTMATH, **options)(fn)
+            return numba.njit([signature], nogil=True, cache=True, fastmath=_FASTMATH)(fn)
         except RuntimeError:  # "cannot cache function ...: no locator available"
-            return numba.njit([signature], nogil=True, fastmath=_FASTMATH, **options)(fn)
+            return numba.njit([signature], nogil=True, fastmath=_FASTMATH)(fn)
 
     return decorate
 
