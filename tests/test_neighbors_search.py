@@ -270,6 +270,33 @@ def test_approximate_pickles_and_grows(approximate_index):
     np.testing.assert_array_equal(ind[:, 0], len(bank) + np.arange(10))
 
 
+def test_thread_team_raises_the_first_error_once_every_call_has_ended():
+    import threading
+    import time
+
+    from sklearn_echo.neighbors._threads import thread_team
+
+    done, main = [], threading.get_ident()
+
+    def work(item):
+        assert threading.get_ident() != main
+        if item == 0:
+            raise ValueError("block 0 failed")
+        time.sleep(0.05)
+        done.append(item)
+
+    with thread_team(2) as team:
+        with pytest.raises(ValueError, match="block 0 failed"):
+            team.run(work, range(5))
+        assert sorted(done) == [1, 2, 3, 4]  # none still running when run raised
+        team.run(done.append, [5])  # the team goes on after a failed call
+    assert done[-1] == 5
+    with pytest.raises(RuntimeError, match="stopped"):
+        team.run(done.append, [6])
+    with thread_team(1) as team:
+        assert team is None  # one thread: the caller searches
+
+
 def test_n_jobs_is_sklearn_n_jobs_and_faiss_threads_are_restored(bank_and_queries, monkeypatch):
     import threading
 
@@ -722,6 +749,38 @@ def test_import_faiss_loads_the_chosen_kernels_and_leaves_the_environment():
     if wanted is None:
         pytest.skip("no OPENBLAS_CORETYPE set and no AVX-512: OpenBLAS detects its kernels")
     assert out["kernels"][0].lower() == wanted.lower()
+
+
+def test_import_faiss_from_several_threads_loads_once_and_waits(monkeypatch):
+    # sys.modules holds faiss half-initialised while one thread imports it:
+    # the others must wait for the whole module, not take that one
+    import threading
+    import time
+
+    from sklearn_echo.neighbors import _faiss
+
+    loads = []
+
+    def slow_load():
+        loads.append(threading.get_ident())
+        time.sleep(0.2)
+        return object()
+
+    monkeypatch.setattr(_faiss, "_LOADED", [])
+    monkeypatch.setattr(_faiss, "_load", slow_load)
+    go, got = threading.Barrier(4), []
+
+    def load():
+        go.wait()
+        got.append(_faiss.import_faiss())
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1
+    assert len(got) == 4 and all(m is got[0] for m in got)
 
 
 def test_ranking_compiles_without_a_writable_cache(monkeypatch):

@@ -131,7 +131,9 @@ class FlatSearch:
         one-off comparison).
         Growing the storage once and shrinking it back keeps the allocation
         (a ``std::vector`` keeps its capacity), so the blocks that follow are
-        appended in place.
+        appended in place. Growing writes zeros over the new storage, which
+        the ``add`` of a bank in one block writes over again: such a bank
+        is added without it.
         """
         codes = self.index.codes
         size = codes.size()

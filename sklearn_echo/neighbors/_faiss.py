@@ -26,11 +26,15 @@ of the process moves it (and scikit-learn's products) to the same kernels.
 
 import os
 import sys
+import threading
 
 __all__ = ["AVX512_CORETYPE", "import_faiss", "openblas_coretype"]
 
 #: The OpenBLAS kernel family loaded on CPUs with AVX-512 (F, CD, BW, DQ, VL).
 AVX512_CORETYPE = "SkylakeX"
+
+_LOADED = []
+_LOAD_LOCK = threading.Lock()
 
 
 def openblas_coretype(environ, cpu_features):
@@ -80,13 +84,22 @@ def import_faiss():
     The first import runs with the ``OPENBLAS_CORETYPE`` that
     `openblas_coretype` chooses, if any (see the module's description).
     """
-    if "faiss" not in sys.modules:
-        coretype = openblas_coretype(os.environ, _cpu_features())
+    if not _LOADED:
+        # one thread imports; another asking meanwhile waits for the whole
+        # module (sys.modules holds it half-initialised during the import)
+        with _LOAD_LOCK:
+            if not _LOADED:
+                _LOADED.append(_load())
+    return _LOADED[0]
+
+
+def _load():
+    coretype = None if "faiss" in sys.modules else openblas_coretype(os.environ, _cpu_features())
+    if coretype is not None:
+        os.environ["OPENBLAS_CORETYPE"] = coretype
+    try:
+        import faiss
+    finally:
         if coretype is not None:
-            os.environ["OPENBLAS_CORETYPE"] = coretype
-        try:
-            import faiss  # noqa: F401
-        finally:
-            if coretype is not None:
-                os.environ.pop("OPENBLAS_CORETYPE", None)
-    return sys.modules["faiss"]
+            os.environ.pop("OPENBLAS_CORETYPE", None)
+    return faiss

@@ -28,7 +28,7 @@ from ._exact import FlatSearch
 from ._hnsw import HNSW_DEFAULTS, HNSWSearch
 from ._ivf import IVF_DEFAULTS, IVFSearch
 from ._space import ZeroNormWarning, make_rows
-from ._threads import faiss_threads, run_in_threads, thread_scope
+from ._threads import faiss_threads, thread_scope, thread_team
 from ._validation import check_bank_like, check_n_neighbors, check_vectors
 
 __all__ = [
@@ -249,6 +249,7 @@ class NeighborIndex:
         """The search backend, built (inside the thread scope) when missing."""
         if self._backend is None:
             d = self.n_features_in_
+            step = max(1, self.block_bytes // (4 * d))  # bank rows converted at once
             if self.algorithm_ == "hnsw":
                 params = {**HNSW_DEFAULTS, **(self.hnsw_params or {})}
                 backend = HNSWSearch(self.metric, d, seed=self.random_state, **params)
@@ -259,8 +260,8 @@ class NeighborIndex:
                 backend.train(sample.search_vectors(self._shift), self.n_samples_)
             else:
                 backend = FlatSearch(self.metric, d)
-                backend.reserve(self.n_samples_)
-            step = max(1, self.block_bytes // (4 * d))
+                if self.n_samples_ > step:  # grown once, not at every step
+                    backend.reserve(self.n_samples_)
             for s in range(0, self.n_samples_, step):
                 stop = min(self.n_samples_, s + step)
                 backend.add(self._bank.search_vectors(self._shift, s, stop), self._bank.sq[s:stop])
@@ -305,54 +306,62 @@ class NeighborIndex:
             Bank indices; equal distances are ordered by increasing index.
         """
         self._check_fitted()
-        if X is None:
-            Q = self._bank
-        else:
+        if X is not None:
             X = check_bank_like(X, self.n_features_in_, "Queries")
-            X, sq = check_vectors(X, "The queries")
-            Q = make_rows(X, self.metric, self._shift, "The queries", sq=sq)
-        n_q = len(Q)
-        excl = self._exclusions(n_q, exclude, exclude_self)
-        check_n_neighbors(n_neighbors)
-        available = self.n_samples_ - (1 if excl is not None and (excl >= 0).any() else 0)
-        if n_neighbors > available:
-            raise ValueError(
-                f"n_neighbors={n_neighbors} is larger than the {available} bank "
-                f"vector(s) available to each query (bank size {self.n_samples_}"
-                + (", one left out per query)." if available < self.n_samples_ else ").")
-            )
-        dist, ind = self._search_rows(Q, n_neighbors, excl, return_distance)
+        n_threads, workers = self._workers(self.n_samples_ if X is None else X.shape[0])
+        with thread_team(workers) as team:  # its threads start while the queries are checked
+            if X is None:
+                Q = self._bank
+            else:
+                X, sq = check_vectors(X, "The queries")
+                Q = make_rows(X, self.metric, self._shift, "The queries", sq=sq)
+            n_q = len(Q)
+            excl = self._exclusions(n_q, exclude, exclude_self)
+            check_n_neighbors(n_neighbors)
+            available = self.n_samples_ - (1 if excl is not None and (excl >= 0).any() else 0)
+            if n_neighbors > available:
+                raise ValueError(
+                    f"n_neighbors={n_neighbors} is larger than the {available} bank "
+                    f"vector(s) available to each query (bank size {self.n_samples_}"
+                    + (", one left out per query)." if available < self.n_samples_ else ").")
+                )
+            dist, ind = self._search_rows(Q, n_neighbors, excl, n_threads, team, return_distance)
         return (dist, ind) if return_distance else ind
 
-    def _search_rows(self, Q, k, excl, distances=True):
-        """The k nearest bank vectors of `Rows` ``Q``, inside this index's thread scope.
-
-        With enough queries for every thread (`_MIN_QUERIES_PER_THREAD`),
-        their blocks run side by side on ``n_jobs`` threads, BLAS on one
-        thread; else one block at a time on faiss's ``n_jobs`` threads.
-        Without ``distances`` the returned distances are None.
-        """
+    def _workers(self, n_q):
+        """Threads of a search of ``n_q`` queries: ``effective_n_jobs(n_jobs)``, and how many
+        of them search blocks side by side (that many with at least
+        `_MIN_QUERIES_PER_THREAD` queries per thread, else 1)."""
         from sklearn_echo.device import effective_n_jobs
 
         n_threads = effective_n_jobs(self.n_jobs)
-        workers = n_threads if len(Q) >= _MIN_QUERIES_PER_THREAD * n_threads else 1
-        with thread_scope(n_threads, self.n_features_in_, 1 if workers > 1 else None):
-            return self._query(self._search(), Q, k, excl, workers, distances)
+        return n_threads, n_threads if n_q >= _MIN_QUERIES_PER_THREAD * n_threads else 1
 
-    def _query(self, backend, Q, k, excl, workers, distances=True):
+    def _search_rows(self, Q, k, excl, n_threads, team, distances=True):
+        """The k nearest bank vectors of `Rows` ``Q``, inside this index's thread scope.
+
+        With a `ThreadTeam` ``team`` (see `_workers`), the query blocks run
+        side by side on its threads, BLAS on one thread; with None, one
+        block at a time on faiss's ``n_threads`` threads. Without
+        ``distances`` the returned distances are None.
+        """
+        with thread_scope(n_threads, self.n_features_in_, 1 if team is not None else None):
+            return self._query(self._search(), Q, k, excl, team, distances)
+
+    def _query(self, backend, Q, k, excl, team, distances=True):
         """Search query blocks with ``backend``; memory bounded by ``block_bytes``.
 
-        With several ``workers`` (and BLAS scoped to one thread by the
-        caller), each thread searches its own blocks with one-thread faiss
-        and BLAS (`run_in_threads`): the float64 ranking of the candidates
-        then runs in parallel as well, and no OpenMP team is left spinning
-        on a core that the next step needs. With one, the blocks are
-        searched in turn on faiss's threads.
+        With a `ThreadTeam` ``team`` (and BLAS scoped to one thread by the
+        caller), each of its threads searches its own blocks with one-thread
+        faiss and BLAS: the float64 ranking of the candidates then runs in
+        parallel as well, and no OpenMP team is left spinning on a core
+        that the next step needs. With None, the blocks are searched in
+        turn on faiss's threads.
         """
         n_q = len(Q)
         dist = np.empty((n_q, k)) if distances else None
         ind = np.empty((n_q, k), dtype=np.int64)
-        qb, bb = self._blocks(n_q, workers)
+        qb, bb = self._blocks(n_q, 1 if team is None else team.n_threads)
 
         def search(q0):
             q1 = min(n_q, q0 + qb)
@@ -365,8 +374,8 @@ class NeighborIndex:
                 dist[q0:q1] = d
 
         starts = range(0, n_q, qb)
-        if workers > 1:
-            run_in_threads(search, starts, workers)
+        if team is not None:
+            team.run(search, starts)
         else:
             for q0 in starts:
                 search(q0)
@@ -415,10 +424,12 @@ class NeighborIndex:
         other = NeighborIndex(
             metric=self.metric, algorithm="brute", n_jobs=self.n_jobs, block_bytes=self.block_bytes
         )
-        X, sq = check_vectors(X, "The candidates")
-        rows = make_rows(X, self.metric, self._shift, "The candidates", sq=sq)
-        other._set_bank(rows, self._shift)  # same search space as this bank
-        return other._search_rows(self._bank, n_neighbors, None)
+        n_threads, workers = self._workers(self.n_samples_)
+        with thread_team(workers) as team:  # its threads start while the candidates are checked
+            X, sq = check_vectors(X, "The candidates")
+            rows = make_rows(X, self.metric, self._shift, "The candidates", sq=sq)
+            other._set_bank(rows, self._shift)  # same search space as this bank
+            return other._search_rows(self._bank, n_neighbors, None, n_threads, team)
 
     def _check_fitted(self):
         if not hasattr(self, "_bank"):

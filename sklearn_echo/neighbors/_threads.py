@@ -11,6 +11,8 @@ several threads at once do not disturb each other.
 
 # License: MIT
 
+import _thread
+import queue
 import threading
 from contextlib import contextmanager, nullcontext
 
@@ -18,11 +20,12 @@ from ._faiss import import_faiss
 
 __all__ = [
     "BLAS_MIN_QUERIES",
+    "ThreadTeam",
     "blas_from_few_queries",
     "faiss_threads",
     "one_blas_thread",
-    "run_in_threads",
     "thread_scope",
+    "thread_team",
 ]
 
 #: Queries from which a flat search inside `blas_from_few_queries` takes its
@@ -49,7 +52,7 @@ def faiss_threads(n_jobs, dim=None, blas_threads=None):
     blas_threads : int, default=None
         Threads of the BLAS libraries inside the block; None: the faiss
         thread count. Searches whose query blocks run on threads of their own
-        (`run_in_threads`) pass 1.
+        (`ThreadTeam`) pass 1.
 
     Yields
     ------
@@ -143,42 +146,102 @@ def one_blas_thread():
         yield
 
 
-def run_in_threads(fn, items, n_threads):
-    """Call ``fn(item)`` for every item on ``n_threads`` threads of one-thread libraries.
+class ThreadTeam:
+    """Threads started at once and handed their work later, each running one-thread libraries.
+
+    A search starts its team before it checks the queries and builds its
+    index, so that the threads are running by the time their blocks are
+    ready: starting them when the blocks were ready (a thread pool) cost
+    0.3 ms per search at 1,000 x 384 (``benchmarks/profile_exact_search.py``),
+    because ``threading.Thread.start`` waits for each new thread to run
+    while the machine wakes its idle cores. The threads are started with
+    ``_thread.start_new_thread``, which does not wait.
 
     Each thread runs faiss with one OpenMP thread (a per-thread setting);
-    the caller runs it inside ``faiss_threads(..., blas_threads=1)``, so that
-    BLAS runs on one thread as well: the searches of
-    separate query blocks proceed side by side, each with its float64
-    ranking, instead of one block at a time on the libraries' own thread
-    teams, which keep spinning after each call and then compete with the
-    next step for the cores (a 1,000 x 2,688 bank searched by 2,000 queries
-    on two threads: see ``benchmarks/profile_exact_search.py``). faiss
-    allows concurrent searches of one index.
+    the caller runs `run` inside ``faiss_threads(..., blas_threads=1)``, so
+    that BLAS runs on one thread as well: the searches of separate query
+    blocks proceed side by side, each with its float64 ranking, instead of
+    one block at a time on the libraries' own thread teams, which keep
+    spinning after each call and then compete with the next step for the
+    cores. faiss allows concurrent searches of one index.
+
+    Use it through `thread_team`, which stops the threads when the block ends.
 
     Parameters
     ----------
-    fn : callable
-        Called once per item; its return value is ignored.
-    items : iterable
-        The items.
     n_threads : int
         Number of threads.
     """
-    from concurrent.futures import ThreadPoolExecutor
 
-    faiss = import_faiss()
+    def __init__(self, n_threads):
+        self.n_threads = n_threads
+        self._faiss = import_faiss()  # here, not in the new threads: imported once
+        self._todo = queue.SimpleQueue()
+        self._done = queue.SimpleQueue()
+        self._stopped = False
+        for _ in range(n_threads):
+            _thread.start_new_thread(self._work, ())
 
-    def work(item):
-        faiss.omp_set_num_threads(1)
-        fn(item)
+    def _work(self):
+        self._faiss.omp_set_num_threads(1)
+        while True:
+            task = self._todo.get()
+            if task is None:
+                return
+            fn, item = task
+            try:
+                fn(item)
+            except BaseException as exc:  # noqa: BLE001 (handed to the caller by `run`)
+                self._done.put(exc)
+            else:
+                self._done.put(None)
 
-    pool = ThreadPoolExecutor(n_threads)
+    def run(self, fn, items):
+        """Call ``fn(item)`` for every item on the team's threads; return when all are done.
+
+        The first exception raised by a call is raised here, once every
+        call has ended (none is still writing into the caller's arrays).
+        """
+        if self._stopped:
+            raise RuntimeError("This thread team has been stopped.")
+        n = 0
+        for item in items:
+            self._todo.put((fn, item))
+            n += 1
+        errors = [self._done.get() for _ in range(n)]
+        for exc in errors:
+            if exc is not None:
+                raise exc
+
+    def stop(self):
+        """Let the threads end once the work handed to them is done (without waiting)."""
+        if not self._stopped:
+            self._stopped = True
+            for _ in range(self.n_threads):
+                self._todo.put(None)
+
+
+@contextmanager
+def thread_team(n_threads):
+    """A `ThreadTeam` of ``n_threads`` threads for the block (None for fewer than 2).
+
+    Examples
+    --------
+    >>> from sklearn_echo.neighbors._threads import thread_team
+    >>> seen = []
+    >>> with thread_team(2) as team:
+    ...     team.run(seen.append, range(4))
+    >>> sorted(seen)
+    [0, 1, 2, 3]
+    """
+    if n_threads < 2:
+        yield None
+        return
+    team = ThreadTeam(n_threads)
     try:
-        for future in [pool.submit(work, item) for item in items]:
-            future.result()
+        yield team
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)  # the threads end on their own
+        team.stop()
 
 
 def _blas_controller():
