@@ -22,6 +22,7 @@ __all__ = [
     "BLAS_MIN_QUERIES",
     "ThreadTeam",
     "blas_from_few_queries",
+    "blas_limit",
     "faiss_threads",
     "one_blas_thread",
     "thread_scope",
@@ -32,7 +33,7 @@ __all__ = [
 #: scores from BLAS products.
 BLAS_MIN_QUERIES = 8
 
-_CONTROLLER = []
+_BLAS_LIBRARIES = []  # one tuple, once found
 _BLAS_SCOPE = {"users": 0, "saved": None}
 _BLAS_LOCK = threading.Lock()
 
@@ -88,7 +89,7 @@ def thread_scope(n, dim=None, blas_threads=None):
     faiss.omp_set_num_threads(n)
     try:
         with (
-            _blas_controller().limit(limits=blas_threads or n, user_api="blas"),
+            blas_limit(blas_threads or n),
             blas_from_few_queries(dim) if dim is not None else nullcontext(),
         ):
             yield n
@@ -142,8 +143,29 @@ def one_blas_thread():
     one-off comparison, a 2,000-query search of a 1,000 x 2,688 bank took
     twice as long right after a 50 x 1,000 numpy product on two threads).
     """
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with blas_limit(1):
         yield
+
+
+@contextmanager
+def blas_limit(n):
+    """Run a block with every BLAS library on ``n`` threads, then put back the counts it changed.
+
+    What ``threadpoolctl.ThreadpoolController.limit`` does for the BLAS
+    libraries, without its survey of every library's version, kernels and
+    threading layer at each entry.
+    """
+    changed = []
+    for lib in _blas_libraries():
+        count = lib.get_num_threads()
+        if count != n:
+            lib.set_num_threads(n)
+            changed.append((lib, count))
+    try:
+        yield
+    finally:
+        for lib, count in changed:
+            lib.set_num_threads(count)
 
 
 class ThreadTeam:
@@ -244,14 +266,14 @@ def thread_team(n_threads):
         team.stop()
 
 
-def _blas_controller():
-    """A `threadpoolctl.ThreadpoolController` made once, after faiss and numpy are loaded.
+def _blas_libraries():
+    """threadpoolctl's controllers of the BLAS libraries, found once, after faiss and numpy are loaded.
 
-    Making one inspects every loaded library (milliseconds); its ``limit``
-    then costs microseconds.
+    Finding them inspects every loaded library (milliseconds); setting a
+    thread count then costs microseconds.
     """
-    if not _CONTROLLER:
+    if not _BLAS_LIBRARIES:
         from threadpoolctl import ThreadpoolController
 
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0]
+        _BLAS_LIBRARIES.append(tuple(ThreadpoolController().select(user_api="blas").lib_controllers))
+    return _BLAS_LIBRARIES[0]
