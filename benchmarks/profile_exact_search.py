@@ -10,7 +10,7 @@ candidates (what each block of a threaded exact search runs), and per query for
 ``blas_from_few_queries``; then a timeline of ``--timeline`` threaded exact
 searches (median over the runs, 50 ms of idle before each, as in the benchmark):
 the input checks and index build before the query blocks start, the start and
-end of the thread pool, each thread's time in faiss and in the float64 ranking,
+end of the search threads, each thread's time in faiss and in the float64 ranking,
 and raw faiss's median and best time measured the same way; then the float64
 ranking (``_space.rank_candidates``) of each thread's share of the queries and
 their k neighbours, one share alone and all shares side by side on their own
@@ -18,7 +18,7 @@ threads, and how fast a pure-Python loop runs while another thread computes
 float64 products with ``np.vecdot`` (what the ranking used before its compiled
 loop) and while it runs the compiled ranking (which lets go of the interpreter lock);
 then the functions that take the most time (cProfile, own time) over 10 exact searches with
-``n_jobs=1`` (with more threads the blocks run in pool threads, which cProfile
+``n_jobs=1`` (with more threads the blocks run in threads of their own, which cProfile
 does not see); last, in fresh processes sharing an empty numba cache folder, what
 the first search of a process costs beyond the second (the compiled ranking's
 loops compiled by the first process, loaded from the cache by the next).
