@@ -588,17 +588,22 @@ def test_indices_without_distances_equal_sklearn(bank_and_queries):
 
 @pytest.fixture
 def ranked(monkeypatch):
-    """The number of queries of every float64 ranking of faiss's candidates (`FlatSearch._rank`)."""
+    """The number of queries of every float64 ranking of faiss's candidates (`FlatSearch._settle`)
+    that ranked any."""
     from sklearn_echo.neighbors._exact import FlatSearch
+    from sklearn_echo.neighbors._kernels import RANKED
 
     counts = []
-    original = FlatSearch._rank
+    original = FlatSearch._settle
 
-    def spy(self, S, cand, *args):
-        counts.append(len(cand))
-        return original(self, S, cand, *args)
+    def spy(self, *args):
+        out = original(self, *args)
+        n = int(np.count_nonzero(out[2] == RANKED))
+        if n:
+            counts.append(n)
+        return out
 
-    monkeypatch.setattr(FlatSearch, "_rank", spy)
+    monkeypatch.setattr(FlatSearch, "_settle", spy)
     return counts
 
 
@@ -706,6 +711,40 @@ def test_ranking_names_what_it_cannot_rank():
         rank_candidates("cosine", R, R, np.zeros((1, 0), dtype=np.int64))
     with pytest.raises(IndexError, match="query row out of range"):
         rank_candidates("cosine", R, R, np.array([[0]]), rows=np.array([3]))
+
+
+def test_settled_queries_are_open_kept_or_ranked_by_their_scores():
+    # faiss's candidates of each query, best first: the k-th less the bound
+    # decides which are ranked, whether the query is open, and (without
+    # distances) whether faiss's order already is the exact one
+    from sklearn_echo.neighbors._kernels import KEPT, OPEN, RANKED, row_squared_norms, settle
+
+    rng = np.random.default_rng(3)
+    b = rng.standard_normal((6, 4)).astype(np.float32)
+    q = rng.standard_normal((4, 4)).astype(np.float32)
+    cand = np.array([[0, 1, 2, 3], [3, 4, 5, 0], [5, 0, 1, 2], [2, 3, 4, 5]])
+    S = np.array([
+        [0.9, 0.5, 0.5, 0.49999],  # weakest within the bound of the k-th (0.5): open
+        [0.9, 0.5, 0.1, 0.0],  # well apart: kept without distances
+        [0.9, 0.89999, 0.1, 0.0],  # first two within the bound: ranked
+        [0.9, 0.5, 0.49995, 0.1],  # third within the bound of the k-th: ranked with it
+    ], np.float32)
+    weakest, bound, k = S[:, -1].copy(), np.full(4, 1e-4), 2
+    args = ("euclidean", q, row_squared_norms(q), b, row_squared_norms(b), S, cand, weakest, bound, k)
+    _, ind, state = settle(*args, True, False)
+    np.testing.assert_array_equal(state, [OPEN, KEPT, RANKED, RANKED])
+    np.testing.assert_array_equal(ind[1], [3, 4])
+    dist, ind, state = settle(*args, False, True)  # no vector outside the candidates
+    assert (state == RANKED).all()
+    full = np.sqrt(((q[:, None, :].astype(np.float64) - b[None, :, :]) ** 2).sum(-1))
+    taken = [[0, 1, 2, 3], [3, 4], [5, 0], [2, 3, 4]]  # the first k and those reaching the k-th
+    for i, cols in enumerate(taken):
+        order = sorted(cols, key=lambda c: (full[i, c], c))[:k]
+        np.testing.assert_array_equal(ind[i], order)
+        np.testing.assert_allclose(dist[i], full[i, order], rtol=1e-12)
+    with pytest.raises(IndexError, match="candidate bank row out of range"):
+        settle("euclidean", q[:1], row_squared_norms(q[:1]), b, row_squared_norms(b), S[:1],
+               np.array([[0, 9, 1, 2]]), weakest[:1], bound[:1], k, False, True)
 
 
 def test_openblas_coretype_follows_the_user_then_the_cpu():

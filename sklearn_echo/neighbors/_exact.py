@@ -34,6 +34,7 @@ import math
 import numpy as np
 
 from ._faiss import import_faiss
+from ._kernels import OPEN, settle
 from ._space import rank_candidates
 from ._threads import one_blas_thread
 
@@ -277,29 +278,13 @@ class FlatSearch:
                 last = np.argsort(out, axis=1, kind="stable")
                 S, cand = np.take_along_axis(S, last, 1), np.take_along_axis(cand, last, 1)
         bound = 2.0 * self.tolerance(queries)
-        kth = S[:, k - 1] - bound
-        # a vector outside the candidates may tie with the k-th neighbour:
-        # such queries are searched again with the next stage, or rescanned
-        # after the last, below; the float64 ranking here skips them
-        sub = np.flatnonzero(weakest >= kth) if kc < n else np.empty(0, dtype=np.intp)
-        todo = np.ones(len(queries), dtype=bool)
-        if not distances:
-            # scores further apart than the bound keep their order in float64;
-            # vectors at equal distances score within it, so ties are ranked
-            todo = ~(S[:, : k - 1] - S[:, 1:k] > bound[:, None]).all(axis=1)
-            if kc > k:  # best first: the (k+1)-th is the best of the others
-                todo |= S[:, k] >= kth
-        todo[sub] = False
-        rows = np.flatnonzero(todo)
-        if rows.size == len(queries):  # all of them, without copies
-            dist, ind = self._rank(S, cand, queries, bank, k, kth)
-        else:
-            dist, ind = np.empty((len(queries), k)), cand[:, :k].copy()
-            if rows.size:
-                dist[rows], ind[rows] = self._rank(S[rows], cand[rows], queries, bank, k, kth[rows], rows)
+        # queries with a possible near tie outside their candidates (OPEN) are
+        # searched again with the next stage, or rescanned after the last
+        dist, ind, state = self._settle(S, cand, weakest, bound, queries, bank, k, kc < n, distances)
         if not distances:
             dist = None
-        n_open = 0 if probed is None else int(np.count_nonzero(probed >= kth))
+        n_open = 0 if probed is None else int(np.count_nonzero(probed >= S[:, k - 1] - bound))
+        sub = np.flatnonzero(state == OPEN)
         if sub.size:
             part = _some(vectors, queries, excl, sub)
             if len(stages) > 1:
@@ -307,22 +292,26 @@ class FlatSearch:
                     *part, bank, k, max_cells, stages[1:], distances=distances
                 )
             else:
-                d_sub, ind[sub] = self._rescan(*part, bank, k, kth[sub], max_cells)
+                kth = S[sub, k - 1] - bound[sub]
+                d_sub, ind[sub] = self._rescan(*part, bank, k, kth, max_cells)
             if distances:
                 dist[sub] = d_sub
         return dist, ind, n_open
 
-    def _rank(self, S, cand, queries, bank, k, kth, rows=None):
-        """The k nearest of each query's candidates by float64 distance.
+    def _settle(self, S, cand, weakest, bound, queries, bank, k, check_open, distances):
+        """The k nearest of each query's candidates by float64 distance, or why not (`._kernels.settle`).
 
         Only candidates within the rounding bound of the k-th score can be
         among the k nearest: the k best and the few others scoring at least
-        ``kth`` are ranked in float64, the others are skipped. ``rows``: the
-        row of ``queries`` of each ranked query (None: all, in order).
+        the k-th less the bound are ranked in float64, the others skipped.
+        A query whose weakest candidate is within that bound (with vectors
+        left outside the candidates: ``check_open``) is `OPEN`; without
+        ``distances``, one whose order is already exact is `KEPT`.
         """
-        take = S >= kth[:, None]
-        take[:, :k] = True
-        return rank_candidates(self.metric, queries, bank, cand, k, take, rows)
+        return settle(
+            self.metric, queries.raw, queries.sq, bank.raw, bank.sq, S, cand, weakest, bound, k,
+            check_open, distances,
+        )
 
     def _bank_vectors(self):
         """The search-space bank inside the faiss index (a view, not a copy)."""

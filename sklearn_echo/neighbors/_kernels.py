@@ -28,7 +28,7 @@ a norm that is not finite.
 import numba
 import numpy as np
 
-__all__ = ["rank", "row_squared_norms"]
+__all__ = ["KEPT", "OPEN", "RANKED", "rank", "row_squared_norms", "settle"]
 
 # Reassociation lets the compiler vectorise the sums; NaN and infinity keep
 # their meaning (no "nnan" / "ninf"): the input checks read them from the norms.
@@ -60,12 +60,21 @@ def _readonly(dtype, ndim):
 _VECTORS = _readonly(numba.float32, 2)
 
 
+#: `settle` states of a query.
+RANKED, KEPT, OPEN = 0, 1, 2
+
+
 @_compiled(
     numba.void(_VECTORS, _readonly(numba.int64, 1), _readonly(numba.float64, 1), _VECTORS,
                _readonly(numba.float64, 1), _readonly(numba.int64, 2), _readonly(numba.boolean, 2),
-               numba.boolean, numba.float64[:, ::1], numba.int64[:, ::1])
+               _readonly(numba.float32, 2), _readonly(numba.float32, 1), _readonly(numba.float64, 1),
+               numba.boolean, numba.boolean, numba.boolean, numba.boolean,
+               numba.float64[:, ::1], numba.int64[:, ::1], numba.int8[::1])
 )
-def _rank(q, q_rows, q_sq, b, b_sq, cand, take, cosine, out_d, out_i):  # pragma: no cover (compiled)
+def _rank(q, q_rows, q_sq, b, b_sq, cand, take, S, weakest, bound, by_scores, check_open,
+          distances, cosine, out_d, out_i, state):  # pragma: no cover (compiled)
+    # by_scores (`settle`): the candidates taken are the first k and those
+    # scoring at least the k-th less the bound; else (`rank`) those in `take`
     m, c = cand.shape
     k = out_d.shape[1]
     d = q.shape[1]
@@ -74,10 +83,30 @@ def _rank(q, q_rows, q_sq, b, b_sq, cand, take, cosine, out_d, out_i):  # pragma
         r = q_rows[i]
         if r < 0 or r >= n_q:
             raise IndexError("query row out of range")
+        kth = 0.0
+        if by_scores:
+            kth = S[i, k - 1] - bound[i]
+            if check_open and weakest[i] >= kth:
+                state[i] = OPEN
+                continue
+            if not distances:
+                # scores further apart than the bound keep their order in float64
+                kept = c == k or S[i, k] < kth
+                for j in range(k - 1):
+                    if not S[i, j] - S[i, j + 1] > bound[i]:
+                        kept = False
+                if kept:
+                    for j in range(k):
+                        out_i[i, j] = cand[i, j]
+                    state[i] = KEPT
+                    continue
         x = q[r]
         filled = 0
         for j in range(c):
-            if not take[i, j]:
+            if by_scores:
+                if j >= k and not S[i, j] >= kth:
+                    continue
+            elif not take[i, j]:
                 continue
             col = cand[i, j]
             if col < 0 or col >= n_b:
@@ -114,6 +143,7 @@ def _rank(q, q_rows, q_sq, b, b_sq, cand, take, cosine, out_d, out_i):  # pragma
             out_i[i, p] = col
         if filled < k:
             raise ValueError("a query has fewer candidates to rank than neighbours asked for")
+        state[i] = RANKED
 
 
 @_compiled(numba.void(_VECTORS, numba.float64[::1]))
@@ -170,11 +200,86 @@ def rank(metric, q, q_rows, q_sq, b, b_sq, cand, take, k):
     >>> ind  # rows 0 and 2 tie: the lower index first
     array([[0, 2]])
     """
+    m, c = cand.shape
+    out_d, out_i, _ = _call(q, q_rows, q_sq, b, b_sq, cand, take, np.empty((m, c), np.float32),
+                            np.empty(m, np.float32), np.empty(m), False, False, True, metric, k)
+    return out_d, out_i
+
+
+def settle(metric, q, q_sq, b, b_sq, S, cand, weakest, bound, k, check_open, distances):
+    """Each query's k nearest among faiss's candidates, or why it needs no ranking or more candidates.
+
+    For query ``i``, ``kth = S[i, k - 1] - bound[i]``: a vector scoring
+    below it cannot be among the k nearest. The query is
+
+    * `OPEN` when ``check_open`` and ``weakest[i] >= kth``: a vector outside
+      its candidates may still be among them (nothing written);
+    * `KEPT` when ``distances`` is False and its k best scores lie more than
+      ``bound[i]`` apart with no other candidate reaching ``kth``: faiss's
+      order is the exact order (indices written, no distances);
+    * `RANKED` otherwise: its first k candidates and the others scoring at
+      least ``kth`` are ranked by float64 distance, in the loop `rank` uses.
+
+    Parameters
+    ----------
+    metric : {"cosine", "euclidean"}
+        Distance.
+    q : ndarray of shape (m, d), float32
+        The queries as given.
+    q_sq : ndarray of shape (m,), float64
+        Their squared norms.
+    b : ndarray of shape (n_b, d), float32
+        The bank as given.
+    b_sq : ndarray of shape (n_b,), float64
+        Its squared norms.
+    S : ndarray of shape (m, c), float32
+        Candidate scores, best first (larger = nearer), ``c >= k``.
+    cand : ndarray of shape (m, c), int
+        Candidate bank rows.
+    weakest : ndarray of shape (m,), float32
+        A score no vector outside the candidates exceeds.
+    bound : ndarray of shape (m,), float64
+        Twice the float32 rounding bound of a score.
+    k : int
+        Neighbours kept per query.
+    check_open : bool
+        Whether vectors outside the candidates remain (else none is `OPEN`).
+    distances : bool
+        Whether distances are wanted (else queries may be `KEPT`).
+
+    Returns
+    -------
+    dist : ndarray of shape (m, k), float64
+        Meaningful in the `RANKED` rows.
+    ind : ndarray of shape (m, k), int64
+        Meaningful in the `RANKED` and `KEPT` rows.
+    state : ndarray of shape (m,), int8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_echo.neighbors._kernels import row_squared_norms, settle
+    >>> b = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)
+    >>> q = np.array([[1.0, 0.1]], np.float32)
+    >>> S = np.array([[0.995, 0.774]], np.float32)  # faiss's 2 best cosine scores
+    >>> dist, ind, state = settle("cosine", q, row_squared_norms(q), b, row_squared_norms(b),
+    ...                           S, np.array([[0, 2]]), S[:, 1], np.array([1e-5]), 1, True, True)
+    >>> ind, state
+    (array([[0]]), array([0], dtype=int8))
+    """
+    m = cand.shape[0]
+    return _call(q, np.arange(m), q_sq, b, b_sq, cand, np.empty((m, 0), bool), S, weakest, bound,
+                 True, check_open, distances, metric, k)
+
+
+def _call(q, q_rows, q_sq, b, b_sq, cand, take, S, weakest, bound, by_scores, check_open,
+          distances, metric, k):
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}.")
     m = cand.shape[0]
     out_d = np.empty((m, k), dtype=np.float64)
     out_i = np.empty((m, k), dtype=np.int64)
+    state = np.empty(m, dtype=np.int8)
     _rank(
         np.ascontiguousarray(q, dtype=np.float32),
         np.ascontiguousarray(q_rows, dtype=np.int64),
@@ -183,11 +288,18 @@ def rank(metric, q, q_rows, q_sq, b, b_sq, cand, take, k):
         np.ascontiguousarray(b_sq, dtype=np.float64),
         np.ascontiguousarray(cand, dtype=np.int64),
         np.ascontiguousarray(take, dtype=np.bool_),
+        np.ascontiguousarray(S, dtype=np.float32),
+        np.ascontiguousarray(weakest, dtype=np.float32),
+        np.ascontiguousarray(bound, dtype=np.float64),
+        by_scores,
+        bool(check_open),
+        bool(distances),
         metric == "cosine",
         out_d,
         out_i,
+        state,
     )
-    return out_d, out_i
+    return out_d, out_i, state
 
 
 def row_squared_norms(X):
