@@ -717,7 +717,13 @@ def test_settled_queries_are_open_kept_or_ranked_by_their_scores():
     # faiss's candidates of each query, best first: the k-th less the bound
     # decides which are ranked, whether the query is open, and (without
     # distances) whether faiss's order already is the exact one
-    from sklearn_echo.neighbors._kernels import KEPT, OPEN, RANKED, row_squared_norms, settle
+    from sklearn_echo.neighbors._kernels import (
+        KEPT,
+        OPEN,
+        RANKED,
+        row_squared_norms,
+        settle,
+    )
 
     rng = np.random.default_rng(3)
     b = rng.standard_normal((6, 4)).astype(np.float32)
