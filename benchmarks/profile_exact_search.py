@@ -10,7 +10,9 @@ candidates (what each block of a threaded exact search runs), and per query for
 ``blas_from_few_queries``; then a timeline of ``--timeline`` threaded exact
 searches (median over the runs, 50 ms of idle before each, as in the benchmark):
 the input checks and index build before the query blocks start, the start and
-end of the search threads, each thread's time in faiss and in the float64 ranking,
+end of the search threads, each thread's time in faiss (and in its pilot search
+and its second searches of open queries, each a faiss call of its own) and in
+the float64 ranking,
 and raw faiss's median and best time measured the same way; then the float64
 ranking (``_space.rank_candidates``) of each thread's share of the queries and
 their k neighbours, one share alone and all shares side by side on their own
@@ -72,7 +74,7 @@ def _timed(f):
 def timeline(bank, queries, n_jobs, runs, return_distance=True):
     """Median phases (ms) of ``runs`` threaded exact searches, functions timed in place."""
     targets = [
-        (exact_module.FlatSearch, "scores", "faiss"),
+        (exact_module.FlatSearch, "scores", lambda args: ("faiss", len(args[1]))),
         (exact_module.FlatSearch, "kneighbors", "block"),
         (index_module.NeighborIndex, "_query", "query"),
         (index_module.NeighborIndex, "_search", "build"),
@@ -88,17 +90,28 @@ def timeline(bank, queries, n_jobs, runs, return_distance=True):
             total = time.perf_counter() - t0
             spans = {label: (a - t0, b - t0) for label, _, a, b, _ in log if label in ("query", "build")}
             blocks = [(a - t0, b - t0) for label, _, a, b, _ in log if label == "block"]
-            faiss_by_thread, block_by_thread = {}, {}
-            for label, tid, a, b, _ in log:
+            faiss_by_thread, block_by_thread, calls = {}, {}, {}
+            for label, tid, a, b, m in log:
                 if label == "faiss":
                     faiss_by_thread[tid] = faiss_by_thread.get(tid, 0.0) + b - a
+                    calls.setdefault(tid, []).append((a, b - a, m))
                 elif label == "block":
                     block_by_thread[tid] = block_by_thread.get(tid, 0.0) + b - a
+            # each thread's faiss calls in time order: the one with the most
+            # queries is its main search; before it, the pilot; after, second searches
+            pilot, second = [], []
+            for found in calls.values():
+                found.sort()
+                main = max(range(len(found)), key=lambda i: found[i][2])
+                pilot.append(sum(f[1] for f in found[:main]))
+                second.append(sum(f[1] for f in found[main + 1 :]))
             row = {
                 "checks and index build, before the query blocks": spans["query"][0],
                 "  of which the index build": spans["build"][1] - spans["build"][0],
                 "thread start (query call to first block)": min(a for a, _ in blocks) - spans["query"][0],
                 "per thread: faiss": np.mean(list(faiss_by_thread.values())),
+                "  of which the pilot (64 queries, k + 8 candidates)": np.mean(pilot),
+                "  of which second searches of open queries": np.mean(second),
                 "per thread: float64 ranking and the rest of its blocks": np.mean(
                     [block_by_thread[t] - faiss_by_thread.get(t, 0.0) for t in block_by_thread]),
                 "thread end (last block to the results)": spans["query"][1] - max(b for _, b in blocks),
