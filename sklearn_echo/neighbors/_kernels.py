@@ -8,6 +8,10 @@ in between, so the query blocks that a search runs on several threads waited
 for each other there. `rank` does it in one compiled loop per query: it reads
 each candidate row in place, sums its float64 products, turns the sum into a
 distance and keeps the k nearest, and it lets the lock go (``nogil``).
+`settle` runs the same loop on the candidates of a faiss search with their
+float32 scores: it takes the candidates within the rounding bound of the
+k-th score, and tells which queries need more candidates (`OPEN`) and, when
+no distances are wanted, which already have their exact order (`KEPT`).
 `row_squared_norms` gives the squared norms the same way.
 
 The loops are compiled by numba at the first search of a process, for the
@@ -200,9 +204,9 @@ def rank(metric, q, q_rows, q_sq, b, b_sq, cand, take, k):
     >>> ind  # rows 0 and 2 tie: the lower index first
     array([[0, 2]])
     """
-    m, c = cand.shape
-    out_d, out_i, _ = _call(q, q_rows, q_sq, b, b_sq, cand, take, np.empty((m, c), np.float32),
-                            np.empty(m, np.float32), np.empty(m), False, False, True, metric, k)
+    unused = np.empty(0, np.float32)  # scores: `settle` only
+    out_d, out_i, _ = _call(q, q_rows, q_sq, b, b_sq, cand, take, unused.reshape(0, 0), unused,
+                            np.empty(0), False, False, True, metric, k)
     return out_d, out_i
 
 
@@ -267,9 +271,8 @@ def settle(metric, q, q_sq, b, b_sq, S, cand, weakest, bound, k, check_open, dis
     >>> ind, state
     (array([[0]]), array([0], dtype=int8))
     """
-    m = cand.shape[0]
-    return _call(q, np.arange(m), q_sq, b, b_sq, cand, np.empty((m, 0), bool), S, weakest, bound,
-                 True, check_open, distances, metric, k)
+    return _call(q, np.arange(cand.shape[0]), q_sq, b, b_sq, cand, np.empty((0, 0), bool), S,
+                 weakest, bound, True, check_open, distances, metric, k)
 
 
 def _call(q, q_rows, q_sq, b, b_sq, cand, take, S, weakest, bound, by_scores, check_open,

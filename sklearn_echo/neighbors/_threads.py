@@ -177,7 +177,9 @@ class ThreadTeam:
     0.3 ms per search at 1,000 x 384 (``benchmarks/profile_exact_search.py``),
     because ``threading.Thread.start`` waits for each new thread to run
     while the machine wakes its idle cores. The threads are started with
-    ``_thread.start_new_thread``, which does not wait.
+    ``_thread.start_new_thread``, which does not wait. The calling thread
+    waits for them rather than searching a block itself: a thread it has
+    just started often runs on its core until the scheduler moves it.
 
     Each thread runs faiss with one OpenMP thread (a per-thread setting);
     the caller runs `run` inside ``faiss_threads(..., blas_threads=1)``, so
