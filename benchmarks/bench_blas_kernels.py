@@ -15,7 +15,7 @@ parent prints the best times and ratios. The variants:
 
 Each child times, on banks of 1,000 vectors at 384 and 2,688 dimensions
 (``bench_knn.make_data``, noise 0.5) and 2,000 queries, k = 5, cosine, two
-threads, 50 ms of idle before each run (as ``bench_knn.py``): raw faiss
+threads, ``bench_knn.SETTLE_S`` of idle before each run (as ``bench_knn.py``): raw faiss
 (normalise, ``IndexFlatIP`` add + search) and ``NeighborIndex(algorithm="brute")``
 fit + kneighbors. It also checks the kernels' results: the largest error of
 faiss's inner products against float64 products of the same float32 unit rows

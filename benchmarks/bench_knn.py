@@ -18,7 +18,9 @@ embeddings), on the same float32 arrays, in one process, k = 5, cosine:
 
 Methods 1-3 (and ``indices``) run ``--repeats`` times (ten times as often for banks of at
 most 4,000,000 values, whose searches take milliseconds), interleaved in
-rotating order, 50 ms apart (`SETTLE_S`), and the best time of each is kept
+rotating order, 150 ms apart (`SETTLE_S`: longer than numpy's BLAS threads keep
+spinning after scikit-learn's products, which the script measures and prints
+first), and the best time of each is kept
 (the machine is shared); the median times of raw faiss and exact search and
 their ratio are printed as well (raw faiss's OpenMP threads, woken after the
 pause, make its times spread far more than the exact search's). Peak memory (resident set size above the start of
@@ -73,11 +75,14 @@ from sklearn_echo.neighbors._faiss import import_faiss
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 TINY = ROOT.parent / "shared" / "fixtures" / "echo_reference" / "tiny_echo.safetensors"
-# Idle time before every timed run (seconds): the OpenMP and BLAS thread teams
-# of the previous run (faiss, scikit-learn's BLAS) keep spinning on the cores
-# for a few milliseconds after it returns, and would otherwise slow whichever
-# method runs next.
-SETTLE_S = 0.05
+# Idle time before every timed run (seconds). The thread teams of the previous
+# run keep spinning on the cores after it returns and would slow whichever
+# method runs next: faiss's OpenMP threads for a few milliseconds, the threads
+# of numpy's OpenBLAS (scikit-learn's products) for about 100 ms on this
+# project's machine (OpenBLAS's thread timeout; the script measures and prints
+# it, `blas_spin_ms`). With 50 ms, the method run after scikit-learn shared a
+# core with a spinning thread.
+SETTLE_S = 0.15
 
 
 def make_data(n, dim, rank, clusters, noise, seed):
@@ -158,6 +163,20 @@ def blas_kernels():
 
     return ", ".join(f"{i['filepath'].split('/')[-1]} {i.get('architecture')}"
                      for i in threadpool_info() if i["user_api"] == "blas")
+
+
+def blas_spin_ms(n_threads, window_s=0.3):
+    """CPU time (ms) the process spends in the ``window_s`` seconds after a product on
+    ``n_threads`` threads of numpy's BLAS, sleeping itself: its threads' spinning."""
+    from threadpoolctl import threadpool_limits
+
+    a = np.ones((1000, 1000), np.float32)
+    with threadpool_limits(n_threads, user_api="blas"):
+        time.sleep(window_s)
+        a @ a
+        c0 = time.process_time()
+        time.sleep(window_s)
+        return 1e3 * (time.process_time() - c0)
 
 
 def run_sklearn(bank, queries, k, n_jobs):
@@ -470,6 +489,9 @@ def main(argv=None):
     if args.approx_study:
         approx_study(args)
         return
+    print(f"after a product on {args.n_jobs} threads, numpy's BLAS threads spun "
+          f"{blas_spin_ms(args.n_jobs):.0f} ms of CPU in the next 300 ms; timed runs are "
+          f"{1e3 * SETTLE_S:.0f} ms apart")
     # scikit-learn's float32 products run in BLAS: give it the same thread count
     threadpoolctl.threadpool_limits(args.n_jobs, user_api="blas")
     previous = load_previous(args.previous) if args.previous else None

@@ -8,7 +8,7 @@ faiss's search alone on one thread with k, k + 1 and the exact search's k + 8
 candidates (what each block of a threaded exact search runs), and per query for
 1 to 256 queries with faiss's default BLAS threshold and inside
 ``blas_from_few_queries``; then a timeline of ``--timeline`` threaded exact
-searches (median over the runs, 50 ms of idle before each, as in the benchmark):
+searches (median over the runs, `bench_knn.SETTLE_S` of idle before each, as in the benchmark):
 the input checks and index build before the query blocks start, the start and
 end of the search threads, each thread's time in faiss (and in its pilot search
 and its second searches of open queries, each a faiss call of its own) and in
