@@ -736,7 +736,9 @@ def test_settled_queries_are_open_kept_or_ranked_by_their_scores():
         [0.9, 0.5, 0.49995, 0.1],  # third within the bound of the k-th: ranked with it
     ], np.float32)
     weakest, bound, k = S[:, -1].copy(), np.full(4, 1e-4), 2
-    args = ("euclidean", q, row_squared_norms(q), b, row_squared_norms(b), S, cand, weakest, bound, k)
+    kth = S[:, k - 1] - bound
+    args = ("euclidean", q, row_squared_norms(q), b, row_squared_norms(b), S, cand, weakest, kth,
+            bound, k)
     _, ind, state = settle(*args, True, False)
     np.testing.assert_array_equal(state, [OPEN, KEPT, RANKED, RANKED])
     np.testing.assert_array_equal(ind[1], [3, 4])
@@ -750,7 +752,7 @@ def test_settled_queries_are_open_kept_or_ranked_by_their_scores():
         np.testing.assert_allclose(dist[i], full[i, order], rtol=1e-12)
     with pytest.raises(IndexError, match="candidate bank row out of range"):
         settle("euclidean", q[:1], row_squared_norms(q[:1]), b, row_squared_norms(b), S[:1],
-               np.array([[0, 9, 1, 2]]), weakest[:1], bound[:1], k, False, True)
+               np.array([[0, 9, 1, 2]]), weakest[:1], kth[:1], bound[:1], k, False, True)
 
 
 def test_openblas_coretype_follows_the_user_then_the_cpu():

@@ -278,12 +278,15 @@ class FlatSearch:
                 last = np.argsort(out, axis=1, kind="stable")
                 S, cand = np.take_along_axis(S, last, 1), np.take_along_axis(cand, last, 1)
         bound = 2.0 * self.tolerance(queries)
+        kth = S[:, k - 1] - bound  # a vector scoring below cannot be among the k nearest
         # queries with a possible near tie outside their candidates (OPEN) are
         # searched again with the next stage, or rescanned after the last
-        dist, ind, state = self._settle(S, cand, weakest, bound, queries, bank, k, kc < n, distances)
+        dist, ind, state = self._settle(
+            S, cand, weakest, kth, bound, queries, bank, k, kc < n, distances
+        )
         if not distances:
             dist = None
-        n_open = 0 if probed is None else int(np.count_nonzero(probed >= S[:, k - 1] - bound))
+        n_open = 0 if probed is None else int(np.count_nonzero(probed >= kth))
         sub = np.flatnonzero(state == OPEN)
         if sub.size:
             part = _some(vectors, queries, excl, sub)
@@ -292,25 +295,24 @@ class FlatSearch:
                     *part, bank, k, max_cells, stages[1:], distances=distances
                 )
             else:
-                kth = S[sub, k - 1] - bound[sub]
-                d_sub, ind[sub] = self._rescan(*part, bank, k, kth, max_cells)
+                d_sub, ind[sub] = self._rescan(*part, bank, k, kth[sub], max_cells)
             if distances:
                 dist[sub] = d_sub
         return dist, ind, n_open
 
-    def _settle(self, S, cand, weakest, bound, queries, bank, k, check_open, distances):
+    def _settle(self, S, cand, weakest, kth, bound, queries, bank, k, check_open, distances):
         """The k nearest of each query's candidates by float64 distance, or why not (`._kernels.settle`).
 
         Only candidates within the rounding bound of the k-th score can be
         among the k nearest: the k best and the few others scoring at least
-        the k-th less the bound are ranked in float64, the others skipped.
+        ``kth`` (the k-th less the bound) are ranked in float64, the others skipped.
         A query whose weakest candidate is within that bound (with vectors
         left outside the candidates: ``check_open``) is `OPEN`; without
         ``distances``, one whose order is already exact is `KEPT`.
         """
         return settle(
-            self.metric, queries.raw, queries.sq, bank.raw, bank.sq, S, cand, weakest, bound, k,
-            check_open, distances,
+            self.metric, queries.raw, queries.sq, bank.raw, bank.sq, S, cand, weakest, kth, bound,
+            k, check_open, distances,
         )
 
     def _bank_vectors(self):

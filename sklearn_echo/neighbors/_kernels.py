@@ -72,13 +72,14 @@ RANKED, KEPT, OPEN = 0, 1, 2
     numba.void(_VECTORS, _readonly(numba.int64, 1), _readonly(numba.float64, 1), _VECTORS,
                _readonly(numba.float64, 1), _readonly(numba.int64, 2), _readonly(numba.boolean, 2),
                _readonly(numba.float32, 2), _readonly(numba.float32, 1), _readonly(numba.float64, 1),
-               numba.boolean, numba.boolean, numba.boolean, numba.boolean,
+               _readonly(numba.float64, 1), numba.boolean, numba.boolean, numba.boolean, numba.boolean,
                numba.float64[:, ::1], numba.int64[:, ::1], numba.int8[::1])
 )
-def _rank(q, q_rows, q_sq, b, b_sq, cand, take, S, weakest, bound, by_scores, check_open,
-          distances, cosine, out_d, out_i, state):  # pragma: no cover (compiled)
+def _rank(q, q_rows, q_sq, b, b_sq, cand, take, S, weakest, kth_scores, bound, by_scores,
+          check_open, distances, cosine, out_d, out_i, state):  # pragma: no cover (compiled)
     # by_scores (`settle`): the candidates taken are the first k and those
-    # scoring at least the k-th less the bound; else (`rank`) those in `take`
+    # scoring at least kth_scores (the k-th less the bound); else (`rank`)
+    # those in `take`
     m, c = cand.shape
     k = out_d.shape[1]
     d = q.shape[1]
@@ -89,7 +90,7 @@ def _rank(q, q_rows, q_sq, b, b_sq, cand, take, S, weakest, bound, by_scores, ch
             raise IndexError("query row out of range")
         kth = 0.0
         if by_scores:
-            kth = S[i, k - 1] - bound[i]
+            kth = kth_scores[i]
             if check_open and weakest[i] >= kth:
                 state[i] = OPEN
                 continue
@@ -206,14 +207,14 @@ def rank(metric, q, q_rows, q_sq, b, b_sq, cand, take, k):
     """
     unused = np.empty(0, np.float32)  # scores: `settle` only
     out_d, out_i, _ = _call(q, q_rows, q_sq, b, b_sq, cand, take, unused.reshape(0, 0), unused,
-                            np.empty(0), False, False, True, metric, k)
+                            np.empty(0), np.empty(0), False, False, True, metric, k)
     return out_d, out_i
 
 
-def settle(metric, q, q_sq, b, b_sq, S, cand, weakest, bound, k, check_open, distances):
+def settle(metric, q, q_sq, b, b_sq, S, cand, weakest, kth, bound, k, check_open, distances):
     """Each query's k nearest among faiss's candidates, or why it needs no ranking or more candidates.
 
-    For query ``i``, ``kth = S[i, k - 1] - bound[i]``: a vector scoring
+    For query ``i``, ``kth[i] = S[i, k - 1] - bound[i]``: a vector scoring
     below it cannot be among the k nearest. The query is
 
     * `OPEN` when ``check_open`` and ``weakest[i] >= kth``: a vector outside
@@ -242,6 +243,8 @@ def settle(metric, q, q_sq, b, b_sq, S, cand, weakest, bound, k, check_open, dis
         Candidate bank rows.
     weakest : ndarray of shape (m,), float32
         A score no vector outside the candidates exceeds.
+    kth : ndarray of shape (m,), float64
+        The k-th score less ``bound``.
     bound : ndarray of shape (m,), float64
         Twice the float32 rounding bound of a score.
     k : int
@@ -266,16 +269,17 @@ def settle(metric, q, q_sq, b, b_sq, S, cand, weakest, bound, k, check_open, dis
     >>> b = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)
     >>> q = np.array([[1.0, 0.1]], np.float32)
     >>> S = np.array([[0.995, 0.774]], np.float32)  # faiss's 2 best cosine scores
-    >>> dist, ind, state = settle("cosine", q, row_squared_norms(q), b, row_squared_norms(b),
-    ...                           S, np.array([[0, 2]]), S[:, 1], np.array([1e-5]), 1, True, True)
+    >>> bound = np.array([1e-5])
+    >>> dist, ind, state = settle("cosine", q, row_squared_norms(q), b, row_squared_norms(b), S,
+    ...                           np.array([[0, 2]]), S[:, 1], S[:, 0] - bound, bound, 1, True, True)
     >>> ind, state
     (array([[0]]), array([0], dtype=int8))
     """
     return _call(q, np.arange(cand.shape[0]), q_sq, b, b_sq, cand, np.empty((0, 0), bool), S,
-                 weakest, bound, True, check_open, distances, metric, k)
+                 weakest, kth, bound, True, check_open, distances, metric, k)
 
 
-def _call(q, q_rows, q_sq, b, b_sq, cand, take, S, weakest, bound, by_scores, check_open,
+def _call(q, q_rows, q_sq, b, b_sq, cand, take, S, weakest, kth, bound, by_scores, check_open,
           distances, metric, k):
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}.")
@@ -293,6 +297,7 @@ def _call(q, q_rows, q_sq, b, b_sq, cand, take, S, weakest, bound, by_scores, ch
         np.ascontiguousarray(take, dtype=np.bool_),
         np.ascontiguousarray(S, dtype=np.float32),
         np.ascontiguousarray(weakest, dtype=np.float32),
+        np.ascontiguousarray(kth, dtype=np.float64),
         np.ascontiguousarray(bound, dtype=np.float64),
         by_scores,
         bool(check_open),
