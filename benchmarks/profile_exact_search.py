@@ -13,7 +13,9 @@ the input checks and index build before the query blocks start, the start and
 end of the search threads, each thread's time in faiss (and in its pilot search
 and its second searches of open queries, each a faiss call of its own) and in
 the float64 ranking,
-and raw faiss's median and best time measured the same way; then the float64
+and raw faiss's median and best time measured the same way; then what a few of
+those steps cost right after the idle pause against at once again (the faiss call of a
+pilot, the bank's input check, a pure-Python call, raw faiss's normalise and add); then the float64
 ranking (``_space.rank_candidates``) of each thread's share of the queries and
 their k neighbours, one share alone and all shares side by side on their own
 threads, and how fast a pure-Python loop runs while another thread computes
@@ -120,6 +122,47 @@ def timeline(bank, queries, n_jobs, runs, return_distance=True):
             for key, value in row.items():
                 phases.setdefault(key, []).append(value)
     return {key: 1e3 * float(np.median(values)) for key, values in phases.items()}
+
+
+def after_idle(bank, queries, runs):
+    """Median ms of steps of a search run right after `SETTLE_S` of idle, and again at once.
+
+    Every timed search of the benchmark starts after that pause. Each step
+    runs twice in a row after a pause of its own: first on the idle machine,
+    then with its code and data just used.
+    """
+    from sklearn_echo.device import effective_n_jobs
+    from sklearn_echo.neighbors._validation import check_vectors
+
+    faiss = import_faiss()
+    unit = np.ascontiguousarray(bank / np.linalg.norm(bank, axis=1, keepdims=True), np.float32)
+    index = faiss.IndexFlatIP(bank.shape[1])
+    index.add(unit)
+    pilot = np.ascontiguousarray(queries[:64])
+
+    def normalise_and_add():
+        b = bank.copy()
+        faiss.normalize_L2(b)
+        faiss.IndexFlatIP(bank.shape[1]).add(b)
+
+    steps = {
+        "faiss search of 64 queries, k + 8 candidates (one thread)": lambda: index.search(
+            pilot, 5 + EXTRA_CANDIDATES),
+        "check_vectors of the bank (float64 squared norms)": lambda: check_vectors(bank, "The bank"),
+        "effective_n_jobs(2) (Python, through joblib)": lambda: effective_n_jobs(2),
+        "raw faiss's normalise and add of the bank": normalise_and_add,
+    }
+    out = {}
+    with faiss_threads(1), blas_from_few_queries(bank.shape[1]):
+        for name, step in steps.items():
+            step()
+            pairs = []
+            for _ in range(runs):
+                time.sleep(SETTLE_S)
+                pairs.append((_timed(step), _timed(step)))
+            first, again = (1e3 * float(np.median(x)) for x in zip(*pairs))
+            out[name] = (first, again)
+    return out
 
 
 def ranking_side_by_side(bank, queries, n_jobs, repeats):
@@ -262,6 +305,10 @@ def main(argv=None):
         time.sleep(SETTLE_S)
         raw.append(_timed(lambda: run_faiss(bank, queries, 5, args.n_jobs)))
     print(f"  {'raw faiss, the same way: median / best':<56} {1e3 * np.median(raw):7.2f} / {1e3 * min(raw):.2f}")
+    print(f"\nsteps right after {1e3 * SETTLE_S:.0f} ms of idle, then again at once (median ms of "
+          f"{args.timeline}):")
+    for name, (first, again) in after_idle(bank, queries, args.timeline).items():
+        print(f"  {name:<62} {first:6.3f} then {again:6.3f} ({first / again:.1f}x)")
     if args.n_jobs > 1:
         share, alone, together = ranking_side_by_side(bank, queries, args.n_jobs, args.repeats)
         print(f"\nfloat64 ranking of {share:,} queries x 5 neighbours (best of {args.repeats}): "
