@@ -104,7 +104,7 @@ def cpu_has_vnni() -> bool | None:
     """Whether this CPU has int8 dot-product instructions (AVX512-VNNI or AVX-VNNI).
 
     ``None`` when torch cannot tell. Without them torch's int8 kernels run
-    on slower instruction sequences (and with a reduced 7-bit activation range).
+    on slower instruction sequences, with 7-bit weights (`sklearn_echo.echo.quantize.weight_bits`).
 
     Examples
     --------
@@ -143,7 +143,7 @@ def _check_int8(device: torch.device | None):
         warnings.warn(
             "dtype='int8' on this CPU, which has no int8 dot-product instructions "
             "(AVX512-VNNI or AVX-VNNI): the int8 products fall back to a slower path "
-            "with 7-bit activations and may be no faster than float32; prefer "
+            "with 7-bit weights and may be no faster than float32; prefer "
             "dtype='bfloat16' or 'float32' here",
             UserWarning,
             stacklevel=4,

@@ -103,11 +103,11 @@ def runs(work):
         with open(stdin or os.devnull, "rb") as f:  # the child keeps its own copy of the file
             procs[name] = subprocess.Popen(cmd, cwd=root, env=env, stdin=f,
                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # Ctrl-C: a monitor that would follow the file for a minute more, interrupted
+    # Ctrl-C: a monitor that would follow the file for ten minutes more, interrupted
     interrupted = root / "interrupted.jsonl"
     with open(interrupted, "w") as f:
         ctrl_c = subprocess.Popen(
-            exe + ["monitor", "--detector", "fan.detector", str(growing), "--idle-timeout", "60"],
+            exe + ["monitor", "--detector", "fan.detector", str(growing), "--idle-timeout", "600"],
             cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.PIPE, text=True,
         )
 
@@ -123,17 +123,19 @@ def runs(work):
     writer = threading.Thread(target=write_slowly)
     writer.start()
     out = {}
-    for name, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=300)
-        out[name] = (proc.returncode, stdout.decode(), stderr.decode())
-        print(f"{name}: {time.monotonic() - started:.1f} s")
-    writer.join()
-    deadline = time.monotonic() + 120
+    # interrupted as soon as it has scored the 4 windows, while the other commands may still
+    # run: its idle timeout must not end it first on a slow or busy machine
+    deadline = time.monotonic() + 240
     while len(interrupted.read_text().splitlines()) < 4 and time.monotonic() < deadline:
         time.sleep(0.2)
     ctrl_c.send_signal(signal.SIGINT)
     _, stderr = ctrl_c.communicate(timeout=60)
     out["ctrl_c"] = (ctrl_c.returncode, interrupted.read_text(), stderr)
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=300)
+        out[name] = (proc.returncode, stdout.decode(), stderr.decode())
+        print(f"{name}: {time.monotonic() - started:.1f} s")
+    writer.join()
     return root, out
 
 

@@ -212,7 +212,7 @@ def export_onnx(encoder, path, *, int8: bool = False) -> Path:
         The ``.onnx`` file to write.
     int8 : bool, default=False
         Quantize the weight products to int8 (onnxruntime dynamic
-        quantization, per-channel weights).
+        quantization, per-channel 7-bit weights: see `quantize_model`).
 
     Returns
     -------
@@ -238,7 +238,16 @@ def export_onnx(encoder, path, *, int8: bool = False) -> Path:
 
 
 def quantize_model(model):
-    """The float32 graph with its weight products in int8 (dynamic activations), metadata kept."""
+    """The float32 graph with its weight products in int8 (dynamic activations), metadata kept.
+
+    The weights keep 7 bits (onnxruntime's ``reduce_range``), the activations
+    8. On x86 CPUs without VNNI, onnxruntime multiplies u8 activations by s8
+    weights with ``vpmaddubsw``, which adds pairs of products in a saturating
+    16-bit integer: 8-bit weights overflow it, 7-bit ones cannot (as for the
+    torch kernels: `sklearn_echo.echo.quantize.weight_bits`). The file is
+    written once and may run on any CPU, so it takes 7 bits everywhere: its
+    integer sums are then exact, and the same, on every x86 CPU.
+    """
     onnx, _ = require_onnx("ONNX int8 export")
     import logging
     import tempfile
@@ -257,7 +266,7 @@ def quantize_model(model):
         onnx.save(model, src)
         try:
             quantize_dynamic(
-                src, dst, per_channel=True, weight_type=QuantType.QInt8,
+                src, dst, per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
                 op_types_to_quantize=["MatMul"],
             )
         finally:

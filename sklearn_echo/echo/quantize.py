@@ -5,8 +5,9 @@ it is loaded (`sklearn_echo.echo.checkpoint` keeps it in the encoder cache):
 
 * the weight of every large linear layer (the attention projections and the
   feed-forward block of every Transformer layer) is rounded to int8 with one
-  scale per output channel (symmetric: ``scale = max |w_row| / 127``) and
-  packed for the int8 kernel;
+  scale per output channel (symmetric: ``scale = max |w_row| / 127``; ``/ 63``
+  on CPUs without VNNI, whose kernels would overflow otherwise: `weight_bits`)
+  and packed for the int8 kernel;
 * at run time the activations entering those layers are quantized
   dynamically, one scale and zero point per batch (per tensor), and the
   products run on torch's int8 kernel (``quantized::linear_dynamic``), which
@@ -46,7 +47,7 @@ import torch
 from ..device import cpu_has_fast_bfloat16, cpu_has_vnni
 from .kernels import INT8_ATTR
 
-__all__ = ["Int8Linear", "int8_engine", "is_int8", "quantize_encoder", "quantize_weight"]
+__all__ = ["Int8Linear", "int8_engine", "is_int8", "quantize_encoder", "quantize_weight", "weight_bits"]
 
 # Order of preference, fastest first on the CPU measured (see the module notes).
 ENGINES = ("onednn", "x86", "fbgemm", "qnnpack")
@@ -72,8 +73,15 @@ def int8_engine() -> str:
     )
 
 
-def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_weight(weight: torch.Tensor, bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric int8 weights with one scale per output channel (row).
+
+    Parameters
+    ----------
+    weight : Tensor of shape (out, in)
+    bits : {8, 7}, default=8
+        Bits the integers use: values in ``[-127, 127]`` or, for the kernels
+        of CPUs without VNNI (see `weight_bits`), ``[-63, 63]``.
 
     Returns
     -------
@@ -89,10 +97,36 @@ def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     >>> q.tolist(), bool(((q * s[:, None]) - w).abs().max() <= s.max() / 2)
     ([[64, -127], [32, 127]], True)
     """
+    top = 2 ** (bits - 1) - 1
     w = weight.detach().float()
-    scale = (w.abs().amax(dim=1) / 127.0).clamp_min(torch.finfo(torch.float32).tiny)
-    q = torch.round(w / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+    scale = (w.abs().amax(dim=1) / top).clamp_min(torch.finfo(torch.float32).tiny)
+    q = torch.round(w / scale[:, None]).clamp_(-top, top).to(torch.int8)
     return q, scale
+
+
+def weight_bits(engine: str) -> int:
+    """Bits of the int8 weights that ``engine``'s kernel multiplies exactly on this CPU: 8 or 7.
+
+    Without VNNI (or where torch cannot tell), the x86 engines (oneDNN's and
+    fbgemm's kernels) multiply u8 activations by s8 weights with
+    ``vpmaddubsw``, which adds each pair of products in a saturating 16-bit
+    integer: 255 x 127 x 2 does not fit, and the clipped sums cost the
+    products their accuracy. Weights of 7 bits keep every pair within 16 bits
+    (255 x 63 x 2) and the activations keep their 8 bits. On the fixture
+    checkpoint (``benchmarks/bench_int8_range.py``, an AMD Zen 3 without
+    VNNI) the smallest band cosine to float32 was 0.99956 with 7-bit
+    weights, 0.99922 with 7-bit activations instead (torch's
+    ``reduce_range``: one scale per batch, where weights have one per output
+    channel) and 0.99158 with both at 8 bits. With VNNI (``vpdpbusd``) the
+    sums are 32-bit and both keep 8 bits.
+
+    Examples
+    --------
+    >>> from sklearn_echo.echo.quantize import weight_bits
+    >>> weight_bits("qnnpack")
+    8
+    """
+    return 7 if engine in ("onednn", "x86", "fbgemm") and cpu_has_vnni() is not True else 8
 
 
 class Int8Linear:
@@ -107,6 +141,7 @@ class Int8Linear:
     bias : Tensor of shape (out,) or None
     engine : str, optional
         Quantized engine that packs the weight (default `int8_engine`).
+        Its weights keep `weight_bits` bits.
     out_dtype : torch.dtype, default=torch.float32
         dtype of the output (the attention projection of an encoder whose
         attention runs in bfloat16 returns bfloat16).
@@ -131,7 +166,6 @@ class Int8Linear:
         "out_dtype",
         "out_features",
         "packed",
-        "reduce_range",
     )
 
     def __init__(
@@ -140,11 +174,8 @@ class Int8Linear:
     ):
         self.engine = int8_engine() if engine is None else engine
         self.out_dtype = out_dtype
-        q, scale = quantize_weight(weight)
+        q, scale = quantize_weight(weight, weight_bits(self.engine))
         self.out_features, self.in_features = q.shape
-        # Without VNNI, fbgemm's u8 x s8 products saturate 16-bit intermediates
-        # unless activations keep 7 bits.
-        self.reduce_range = self.engine in ("x86", "fbgemm") and cpu_has_vnni() is False
         with warnings.catch_warnings():
             # Quantized tensors are how torch's int8 kernels take packed weights.
             warnings.simplefilter("ignore", UserWarning)
@@ -171,7 +202,7 @@ class Int8Linear:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.float32:
             x = x.float()
-        y = torch.ops.quantized.linear_dynamic(x.contiguous(), self.packed, self.reduce_range)
+        y = torch.ops.quantized.linear_dynamic(x.contiguous(), self.packed, False)
         return y if self.out_dtype == torch.float32 else y.to(self.out_dtype)
 
     def gelu(self, x: torch.Tensor) -> torch.Tensor:
@@ -245,8 +276,8 @@ def quantize_encoder(encoder, engine: str | None = None):
     >>> from sklearn_echo.echo.checkpoint import load_encoder
     >>> from sklearn_echo.echo.quantize import quantize_encoder, is_int8
     >>> enc = quantize_encoder(load_encoder("../shared/fixtures/echo_reference/tiny_echo.safetensors"))
-    >>> is_int8(enc), enc.kernels.attention_dtype
-    (True, 'bfloat16')
+    >>> is_int8(enc), enc.precision
+    (True, 'int8')
     """
     param = encoder.cls_token
     if param.device.type != "cpu" or param.dtype != torch.float32:
