@@ -165,7 +165,7 @@ def test_int8_linear_matches_float_product():
 def test_int8_weights_keep_7_bits_on_cpus_without_vnni(monkeypatch, vnni):
     # without VNNI the x86 kernels add pairs of u8 x s8 products in 16 bits: 255 x 127 x 2
     # overflows them, 255 x 63 x 2 does not
-    import sklearn_echo.echo.quantize as quantize
+    from sklearn_echo.echo import quantize
 
     monkeypatch.setattr(quantize, "cpu_has_vnni", lambda: vnni)
     bits = 8 if vnni else 7
