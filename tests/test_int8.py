@@ -16,7 +16,7 @@ from sklearn_echo.echo.cache import clear_cache
 from sklearn_echo.echo.checkpoint import load_encoder, read_state_dict
 from sklearn_echo.echo.kernels import KernelOptions
 from sklearn_echo.echo.model import ECHO_SMALL_CONFIG, EchoEncoder
-from sklearn_echo.echo.pipeline import embed_signals
+from sklearn_echo.echo.pipeline import EmbeddingPipeline, embed_signals
 from sklearn_echo.echo.quantize import Int8Linear, is_int8, quantize_encoder
 
 from .conftest import CWRU_DIR, MIMII_DIR, TINY_SAFETENSORS
@@ -177,6 +177,11 @@ def test_int8_weights_keep_7_bits_on_cpus_without_vnni(monkeypatch, vnni):
     layer = Int8Linear(w, None)
     packed, _ = torch.ops.quantized.linear_unpack(layer.packed)
     assert int(packed.int_repr().abs().max()) == 2 ** (bits - 1) - 1
+    # the embedding cache keys name the 7-bit weights: their vectors are not those of 8-bit ones
+    enc = quantize.quantize_encoder(load_encoder(TINY_SAFETENSORS))
+    assert enc.weight_bits == bits
+    key = EmbeddingPipeline(enc, cache=False)._settings("utterance")
+    assert key.endswith("|int8|cpu" if bits == 8 else "|int8-w7|cpu"), key
 
 
 def test_bfloat16_softmax_option_is_close(fixture_data):

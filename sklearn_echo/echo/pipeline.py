@@ -171,8 +171,11 @@ class EmbeddingPipeline:
 
     def _settings(self, kind: str) -> str:
         enc = self.encoder
-        # int8 and onnxruntime encoders keep float32 parameters: they name their precision.
+        # int8 and onnxruntime encoders keep float32 parameters: they name their precision
+        # (int8 with 7-bit weights, on CPUs without VNNI, gives other numbers: named too)
         dtype = getattr(enc, "precision", None) or str(enc.cls_token.dtype).replace("torch.", "")
+        if getattr(enc, "weight_bits", 8) != 8:
+            dtype += f"-w{enc.weight_bits}"
         key = f"{getattr(enc, 'fingerprint', '')}|{dtype}|{enc.cls_token.device.type}"
         return key if kind == "utterance" else f"{key}|{kind}"
 

@@ -267,9 +267,10 @@ def quantize_encoder(encoder, engine: str | None = None):
     Returns
     -------
     EchoEncoder
-        The same object, with ``encoder.precision == "int8"`` and kernel
-        options for int8 (attention in bfloat16 where the CPU has bfloat16
-        instructions, float32 softmax).
+        The same object, with ``encoder.precision == "int8"``,
+        ``encoder.weight_bits`` (`weight_bits`: 7 on CPUs without VNNI) and
+        kernel options for int8 (attention in bfloat16 where the CPU has
+        bfloat16 instructions, float32 softmax).
 
     Examples
     --------
@@ -298,4 +299,5 @@ def quantize_encoder(encoder, engine: str | None = None):
         encoder.kernels, attention_dtype=attention_dtype, float32_softmax=True
     )
     encoder.precision = "int8"
+    encoder.weight_bits = weight_bits(engine)
     return encoder
