@@ -50,9 +50,7 @@ class KernelOptions:
     fused_linear : bool, default=True
         oneDNN's linear kernels on CPU: fused linear + bias + GELU, linear +
         bias before a residual add (see ``residual_epilogue``), and plain
-        linear + bias for the attention projections. Used only where oneDNN
-        can lay the weights out ahead of time (elsewhere torch's own
-        products were faster).
+        linear + bias for the attention projections.
     bf16_matmul_attention : bool, default=True
         bfloat16 attention on CPU through two batched matmuls and a softmax
         (computed in float32) instead of SDPA's CPU flash kernel, which is
@@ -212,20 +210,11 @@ def _onednn_weight(weight: torch.Tensor, kernels: KernelOptions) -> torch.Tensor
 
 
 def _use_fused(x: torch.Tensor, kernels: KernelOptions) -> bool:
-    """Whether oneDNN's linear kernels run this product (see ``KernelOptions.fused_linear``).
-
-    Only where oneDNN can also lay the weights out ahead of time
-    (`_can_prepack`): where it cannot, it lays each weight out again at every
-    call, and torch's own products were faster: on an AVX2-only AMD Zen 3,
-    where the probe fails, the float32 pipeline ran 0.88x as fast with them
-    (``benchmarks/bench_encoder.py --ablate --ablate-workload mixed
-    --ablate-methods b``, "without fused_linear").
-    """
     return (
         kernels.fused_linear
         and x.device.type == "cpu"
         and not torch.is_grad_enabled()
-        and _can_prepack(x.dtype)
+        and _mkldnn_supports(x.dtype)
     )
 
 
