@@ -45,22 +45,6 @@ FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "echo_r
 VARIANTS = {"w8 a8": (8, False), "w8 a7": (8, True), "w7 a8": (7, False)}
 
 
-def packed(weight, bias, bits, engine):
-    """The weight rounded to ``bits`` bits per output channel and packed by ``engine``."""
-    q, scale = quantize.quantize_weight(weight, bits)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        qweight = torch._make_per_channel_quantized_tensor(
-            q, scale.double(), torch.zeros(len(scale), dtype=torch.long), 0
-        )
-    before = torch.backends.quantized.engine
-    torch.backends.quantized.engine = engine
-    try:
-        return torch.ops.quantized.linear_prepack(qweight, bias)
-    finally:
-        torch.backends.quantized.engine = before
-
-
 def best_ms(fn, repeats):
     fn()
     times = []
@@ -82,7 +66,7 @@ def layer_table(rows, repeats, engine):
     t_float = best_ms(lambda: x @ weight.T + bias, repeats)
     out = {}
     for name, (bits, reduce_range) in VARIANTS.items():
-        w = packed(weight, bias, bits, engine)
+        w = quantize.Int8Linear(weight, bias, engine, bits=bits).packed
         y = torch.ops.quantized.linear_dynamic(x, w, reduce_range)
         cos = torch.nn.functional.cosine_similarity(y, ref)
         t = best_ms(lambda w=w, rr=reduce_range: torch.ops.quantized.linear_dynamic(x, w, rr), repeats)

@@ -141,10 +141,12 @@ class Int8Linear:
     bias : Tensor of shape (out,) or None
     engine : str, optional
         Quantized engine that packs the weight (default `int8_engine`).
-        Its weights keep `weight_bits` bits.
     out_dtype : torch.dtype, default=torch.float32
         dtype of the output (the attention projection of an encoder whose
         attention runs in bfloat16 returns bfloat16).
+    bits : {8, 7}, optional
+        Bits of the int8 weights (default ``weight_bits(engine)``; an
+        encoder's layers are given the count once, by `quantize_encoder`).
 
     Examples
     --------
@@ -170,11 +172,11 @@ class Int8Linear:
 
     def __init__(
         self, weight: torch.Tensor, bias: torch.Tensor | None, engine: str | None = None,
-        out_dtype: torch.dtype = torch.float32,
+        out_dtype: torch.dtype = torch.float32, bits: int | None = None,
     ):
         self.engine = int8_engine() if engine is None else engine
         self.out_dtype = out_dtype
-        q, scale = quantize_weight(weight, weight_bits(self.engine))
+        q, scale = quantize_weight(weight, weight_bits(self.engine) if bits is None else bits)
         self.out_features, self.in_features = q.shape
         with warnings.catch_warnings():
             # Quantized tensors are how torch's int8 kernels take packed weights.
@@ -289,15 +291,16 @@ def quantize_encoder(encoder, engine: str | None = None):
     if is_int8(encoder):
         return encoder
     engine = int8_engine() if engine is None else engine
+    bits = weight_bits(engine)  # every layer's, and the cache keys' (`encoder.weight_bits`)
     attention_dtype = "bfloat16" if cpu_has_fast_bfloat16() else None
     for layer in encoder.encoder.layers:
         for i, (weight, bias) in enumerate(_layer_linears(layer)):
             # The attention projection hands its output straight to bfloat16 attention.
             out = torch.bfloat16 if (i == 0 and attention_dtype) else torch.float32
-            setattr(weight, INT8_ATTR, Int8Linear(weight, bias, engine, out))
+            setattr(weight, INT8_ATTR, Int8Linear(weight, bias, engine, out, bits))
     encoder.kernels = dataclasses.replace(
         encoder.kernels, attention_dtype=attention_dtype, float32_softmax=True
     )
     encoder.precision = "int8"
-    encoder.weight_bits = weight_bits(engine)
+    encoder.weight_bits = bits
     return encoder
